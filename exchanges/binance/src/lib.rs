@@ -1,0 +1,281 @@
+//! exchange-binance: the Binance Spot adapter behind [`exchange_core::Exchange`].
+//!
+//! Layout (the same in every adapter crate):
+//! - [`config`]: [`BinanceConfig`], URLs and tuning, secrets redacted;
+//! - [`urls`]: hosts, paths and stream names;
+//! - `auth`: HMAC signing and the venue clock;
+//! - `rest`: the signed REST client;
+//! - `ws`: user-data stream (WebSocket API), market streams and the book sync state machine;
+//! - `model`: raw payloads (private); `parse`: pure raw → core mapping;
+//! - [`error`]: [`BinanceError`] and its classification into [`ExchangeError`].
+//!
+//! Orders go over REST (`newOrderRespType=FULL`); order updates arrive on the WebSocket API
+//! user-data subscription; books follow the venue's documented sync procedure.
+
+mod auth;
+pub mod config;
+pub mod error;
+mod model;
+mod parse;
+mod rest;
+pub mod urls;
+mod ws;
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use exchange_core::{
+    Balance, BookSnapshot, Exchange, ExchangeError, Fill, Instrument, MarketEvent, NewOrder,
+    OrderSnapshot, UserEvent, VenueId,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ApiSecret, BinanceConfig};
+pub use error::BinanceError;
+
+use crate::model::BinanceOrder;
+use crate::rest::RestClient;
+
+/// The Binance Spot adapter. Cheap to share behind an `Arc`; streams run as spawned tasks.
+pub struct BinanceExchange {
+    shared: Arc<Shared>,
+}
+
+/// State shared by the adapter and its stream tasks.
+pub(crate) struct Shared {
+    pub(crate) config: BinanceConfig,
+    pub(crate) rest: RestClient,
+    pub(crate) counters: Counters,
+}
+
+/// A point-in-time copy of the adapter's counters, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BinanceStats {
+    /// Venue messages that could not be understood (logged and skipped).
+    pub malformed_messages: u64,
+    /// Market events dropped because the consumer was not keeping up.
+    pub dropped_market_events: u64,
+    /// Stream sessions that ended and were reconnected (user and market).
+    pub stream_reconnects: u64,
+    /// Books that lost continuity and were resynchronised.
+    pub book_resyncs: u64,
+    /// The venue's last reported `X-MBX-USED-WEIGHT-1M`.
+    pub used_weight_1m: u64,
+    /// Venue clock minus local clock, in milliseconds.
+    pub clock_offset_ms: i64,
+}
+
+/// Counters updated by the adapter; each notable event logs and counts in one place.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    malformed: AtomicU64,
+    dropped_market: AtomicU64,
+    reconnects: AtomicU64,
+    book_resyncs: AtomicU64,
+}
+
+impl Counters {
+    /// A venue message we could not understand: counted, logged, skipped.
+    pub(crate) fn malformed(&self, source: &'static str, error: &dyn Display) {
+        let total = self.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(source, malformed_total = total, %error, "skipping malformed binance message");
+    }
+
+    /// A market event the consumer had no room for.
+    pub(crate) fn dropped_market_event(&self) {
+        let total = self.dropped_market.fetch_add(1, Ordering::Relaxed) + 1;
+        if total.is_power_of_two() {
+            tracing::warn!(
+                dropped_total = total,
+                "market event consumer is slow, dropping trades"
+            );
+        }
+    }
+
+    /// A stream session ended and will be reconnected.
+    pub(crate) fn reconnect(&self, stream: &'static str, reason: &dyn Display) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(stream, %reason, "binance stream lost, reconnecting");
+    }
+
+    /// A book lost continuity.
+    pub(crate) fn book_resync(&self, symbol: &str, reason: &str) {
+        self.book_resyncs.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(symbol, reason, "binance book out of sync, resyncing");
+    }
+}
+
+impl BinanceExchange {
+    /// Validates the configuration and builds the HTTP client. Makes no request: the venue
+    /// clock is measured on the first signed call (or with [`BinanceExchange::sync_clock`]).
+    pub fn new(config: BinanceConfig) -> Result<Self, BinanceError> {
+        // Several crates may race to install the process-wide provider; any winner is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(BinanceError::Config(problems));
+        }
+        let rest = RestClient::new(&config)?;
+        Ok(BinanceExchange {
+            shared: Arc::new(Shared {
+                config,
+                rest,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The configuration this adapter runs with.
+    pub fn config(&self) -> &BinanceConfig {
+        &self.shared.config
+    }
+
+    /// Measures the offset to the venue clock now; returns it in milliseconds.
+    pub async fn sync_clock(&self) -> Result<i64, ExchangeError> {
+        Ok(self.shared.rest.sync_clock().await?)
+    }
+
+    /// A REST depth snapshot (`GET /api/v3/depth`) with `limit` levels per side.
+    pub async fn depth_snapshot(
+        &self,
+        venue_symbol: &str,
+        limit: u32,
+    ) -> Result<BookSnapshot, ExchangeError> {
+        let raw = self.shared.rest.depth(venue_symbol, limit).await?;
+        Ok(parse::book_snapshot(venue_symbol, raw))
+    }
+
+    /// The adapter's counters.
+    pub fn stats(&self) -> BinanceStats {
+        let c = &self.shared.counters;
+        BinanceStats {
+            malformed_messages: c.malformed.load(Ordering::Relaxed),
+            dropped_market_events: c.dropped_market.load(Ordering::Relaxed),
+            stream_reconnects: c.reconnects.load(Ordering::Relaxed),
+            book_resyncs: c.book_resyncs.load(Ordering::Relaxed),
+            used_weight_1m: self.shared.rest.used_weight_1m(),
+            clock_offset_ms: self.shared.rest.clock_offset_ms(),
+        }
+    }
+
+    /// Maps an order answer; an answer we cannot read leaves the outcome unknown.
+    fn snapshot(&self, raw: BinanceOrder) -> Result<OrderSnapshot, ExchangeError> {
+        parse::order_snapshot(raw).map_err(|e| {
+            self.shared.counters.malformed("rest_order", &e);
+            ExchangeError::unknown(format!("unreadable order answer: {e}"))
+        })
+    }
+}
+
+impl std::fmt::Debug for BinanceExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinanceExchange")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Exchange for BinanceExchange {
+    fn venue(&self) -> &VenueId {
+        &self.shared.config.venue
+    }
+
+    async fn instruments(&self) -> Result<Vec<Instrument>, ExchangeError> {
+        let info = self.shared.rest.exchange_info().await?;
+        Ok(parse::instruments(&self.shared.config.venue, info))
+    }
+
+    async fn place_order(&self, order: &NewOrder) -> Result<OrderSnapshot, ExchangeError> {
+        let raw = self.shared.rest.place_order(order).await?;
+        self.snapshot(raw)
+    }
+
+    async fn cancel_order(
+        &self,
+        venue_symbol: &str,
+        client_order_id: &str,
+    ) -> Result<OrderSnapshot, ExchangeError> {
+        let raw = self
+            .shared
+            .rest
+            .cancel_order(venue_symbol, client_order_id)
+            .await?;
+        self.snapshot(raw)
+    }
+
+    async fn query_order(
+        &self,
+        venue_symbol: &str,
+        client_order_id: &str,
+    ) -> Result<OrderSnapshot, ExchangeError> {
+        let raw = self
+            .shared
+            .rest
+            .query_order(venue_symbol, client_order_id, false)
+            .await?;
+        self.snapshot(raw)
+    }
+
+    async fn open_orders(
+        &self,
+        venue_symbol: Option<&str>,
+    ) -> Result<Vec<OrderSnapshot>, ExchangeError> {
+        // One unreadable order fails the whole call: reconciliation must not miss an order.
+        let raw = self.shared.rest.open_orders(venue_symbol).await?;
+        raw.into_iter().map(|o| self.snapshot(o)).collect()
+    }
+
+    async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
+        let raw = self.shared.rest.account().await?;
+        Ok(parse::account_balances(raw))
+    }
+
+    async fn order_fills(
+        &self,
+        venue_symbol: &str,
+        venue_order_id: &str,
+    ) -> Result<Vec<Fill>, ExchangeError> {
+        let trades = self
+            .shared
+            .rest
+            .my_trades(venue_symbol, venue_order_id)
+            .await?;
+        if trades.is_empty() {
+            return Ok(Vec::new());
+        }
+        // myTrades does not carry the client order id; the order itself does.
+        let order = self
+            .shared
+            .rest
+            .query_order(venue_symbol, venue_order_id, true)
+            .await?;
+        Ok(parse::my_trade_fills(trades, &order.client_order_id))
+    }
+
+    fn spawn_user_stream(
+        &self,
+        events_tx: mpsc::Sender<UserEvent>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(ws::user::run(self.shared.clone(), events_tx, shutdown))
+    }
+
+    fn spawn_market_stream(
+        &self,
+        venue_symbols: Vec<String>,
+        events_tx: mpsc::Sender<MarketEvent>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(ws::market::run(
+            self.shared.clone(),
+            venue_symbols,
+            events_tx,
+            shutdown,
+        ))
+    }
+}

@@ -1,0 +1,258 @@
+//! Market data: one combined-stream connection carrying `<symbol>@depth@100ms` and
+//! `<symbol>@trade` for every symbol (reference §7), with one [`DepthSync`] per symbol.
+//!
+//! Snapshots are fetched by child tasks so that the socket keeps being read (and pinged) while
+//! REST answers; they die with the connection. On disconnect every book is reported out of
+//! sync, and the procedure restarts on the new connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use exchange_core::{BookSnapshot, BookUpdate, MarketEvent};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::depth_sync::{DepthSync, REFETCH_DELAY, SyncAction};
+use super::{BACKOFF_BASE, BACKOFF_CAP, Backoff, Session, WsError, deliver, sleep_or_shutdown};
+use crate::error::BinanceError;
+use crate::model::{BinanceDepthUpdate, BinanceStreamFrame, BinanceTrade};
+use crate::{Shared, parse, urls};
+
+/// Diff events kept per symbol while a snapshot is on its way.
+const MAX_BUFFERED_EVENTS: usize = 10_000;
+
+/// Runs the market stream until `shutdown` fires or the receiver is dropped.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    venue_symbols: Vec<String>,
+    events_tx: mpsc::Sender<MarketEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut symbols: Vec<String> = venue_symbols
+        .iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    symbols.sort();
+    symbols.dedup();
+    if symbols.is_empty() {
+        tracing::warn!("binance market stream started without symbols");
+        return;
+    }
+    let mut stream = MarketStream {
+        books: symbols
+            .iter()
+            .map(|s| (s.clone(), DepthSync::new(s, MAX_BUFFERED_EVENTS)))
+            .collect(),
+        pending_snapshots: HashMap::new(),
+        snapshots: JoinSet::new(),
+        url: urls::combined_stream_url(&shared.config.stream_url, &symbols),
+        shared,
+        events_tx,
+        shutdown,
+    };
+    let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
+    loop {
+        let reason = match stream.session(&mut backoff).await {
+            Err(WsError::Shutdown | WsError::ReceiverGone) => return,
+            Err(err) => err.to_string(),
+            Ok(never) => match never {},
+        };
+        stream.shared.counters.reconnect("market", &reason);
+        if stream.reset_books(&reason).await.is_err()
+            || !sleep_or_shutdown(backoff.next_delay(), &stream.shutdown).await
+        {
+            return;
+        }
+    }
+}
+
+/// The market-stream actor's state across connections.
+struct MarketStream {
+    shared: Arc<Shared>,
+    url: String,
+    books: HashMap<String, DepthSync>,
+    /// Symbol of each snapshot task in flight (at most one per symbol).
+    pending_snapshots: HashMap<tokio::task::Id, String>,
+    snapshots: JoinSet<BookSnapshot>,
+    events_tx: mpsc::Sender<MarketEvent>,
+    shutdown: CancellationToken,
+}
+
+impl MarketStream {
+    /// One connection; only returns with the reason it ended.
+    async fn session(
+        &mut self,
+        backoff: &mut Backoff,
+    ) -> Result<std::convert::Infallible, WsError> {
+        let mut session = Session::connect(&self.url, self.shared.config.request_timeout).await?;
+        tracing::info!(
+            symbols = self.books.len(),
+            "binance market stream connected"
+        );
+        let result = self.pump(&mut session, backoff).await;
+        session.close().await;
+        result
+    }
+
+    async fn pump(
+        &mut self,
+        session: &mut Session,
+        backoff: &mut Backoff,
+    ) -> Result<std::convert::Infallible, WsError> {
+        let mut healthy = false;
+        loop {
+            tokio::select! {
+                text = session.next_text(&self.shutdown) => {
+                    let text = text?.ok_or(WsError::Shutdown)?;
+                    if self.handle_frame(&text).await? && !healthy {
+                        healthy = true;
+                        backoff.reset();
+                    }
+                }
+                Some(joined) = self.snapshots.join_next_with_id(), if !self.snapshots.is_empty() => {
+                    match joined {
+                        Ok((id, snapshot)) => {
+                            let Some(symbol) = self.pending_snapshots.remove(&id) else { continue };
+                            let actions = match self.books.get_mut(&symbol) {
+                                Some(book) => book.on_snapshot(snapshot),
+                                None => Vec::new(),
+                            };
+                            self.apply(&symbol, actions).await?;
+                        }
+                        Err(e) => {
+                            // Should not happen (the task cannot panic); never leave a book
+                            // waiting for a snapshot nobody fetches.
+                            tracing::error!(error = %e, "binance snapshot task failed");
+                            if let Some(symbol) = self.pending_snapshots.remove(&e.id()) {
+                                self.fetch_snapshot(&symbol, REFETCH_DELAY);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one frame; true when it carried market data.
+    async fn handle_frame(&mut self, text: &str) -> Result<bool, WsError> {
+        let frame: BinanceStreamFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.shared.counters.malformed("market_stream", &e);
+                return Ok(false);
+            }
+        };
+        match frame.data.get("e").and_then(Value::as_str) {
+            Some("depthUpdate") => match serde_json::from_value::<BinanceDepthUpdate>(frame.data) {
+                Ok(raw) => {
+                    let delta = parse::book_delta(raw);
+                    let symbol = delta.venue_symbol.to_ascii_uppercase();
+                    let Some(book) = self.books.get_mut(&symbol) else {
+                        self.shared
+                            .counters
+                            .malformed("market_stream", &"depth for unknown symbol");
+                        return Ok(false);
+                    };
+                    let actions = book.on_delta(delta);
+                    self.apply(&symbol, actions).await?;
+                }
+                Err(e) => self.shared.counters.malformed("market_stream", &e),
+            },
+            Some("trade") => match serde_json::from_value::<BinanceTrade>(frame.data) {
+                Ok(raw) => self.publish_trade(MarketEvent::Trade(parse::trade(raw)))?,
+                Err(e) => self.shared.counters.malformed("market_stream", &e),
+            },
+            Some("serverShutdown") => {
+                return Err(WsError::Venue("venue sent serverShutdown".into()));
+            }
+            other => {
+                tracing::debug!(stream = frame.stream, event = ?other, "ignoring binance stream frame");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Trades may be dropped under pressure (counted); book updates never are.
+    fn publish_trade(&self, event: MarketEvent) -> Result<(), WsError> {
+        match self.events_tx.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.shared.counters.dropped_market_event();
+                Ok(())
+            }
+            Err(TrySendError::Closed(_)) => Err(WsError::ReceiverGone),
+        }
+    }
+
+    async fn apply(&mut self, symbol: &str, actions: Vec<SyncAction>) -> Result<(), WsError> {
+        for action in actions {
+            match action {
+                SyncAction::Emit(update) => {
+                    if let BookUpdate::OutOfSync { reason, .. } = &update {
+                        self.shared.counters.book_resync(symbol, reason);
+                    }
+                    deliver(&self.events_tx, MarketEvent::Book(update), &self.shutdown).await?;
+                }
+                SyncAction::FetchSnapshot { after } => self.fetch_snapshot(symbol, after),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a snapshot fetch for `symbol` unless one is already on its way. The task retries
+    /// with backoff (honouring `Retry-After`) until it succeeds or the connection ends.
+    fn fetch_snapshot(&mut self, symbol: &str, after: Duration) {
+        if self.pending_snapshots.values().any(|s| s == symbol) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let task_symbol = symbol.to_owned();
+        let handle = self.snapshots.spawn(async move {
+            let symbol = task_symbol;
+            tokio::time::sleep(after).await;
+            let limit = shared.config.depth_snapshot_limit;
+            let mut backoff = Backoff::new(BACKOFF_BASE, Duration::from_secs(10));
+            loop {
+                match shared.rest.depth(&symbol, limit).await {
+                    Ok(raw) => return parse::book_snapshot(&symbol, raw),
+                    Err(err) => {
+                        let delay = match &err {
+                            BinanceError::Api { retry_after: Some(wait), .. } => *wait,
+                            _ => backoff.next_delay(),
+                        };
+                        tracing::warn!(symbol, error = %err, ?delay, "binance depth snapshot failed");
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+        });
+        self.pending_snapshots
+            .insert(handle.id(), symbol.to_owned());
+    }
+
+    /// After a lost connection: drop in-flight snapshots and report every book that was
+    /// syncing or in sync as out of sync.
+    async fn reset_books(&mut self, reason: &str) -> Result<(), WsError> {
+        self.snapshots.abort_all();
+        self.snapshots = JoinSet::new();
+        self.pending_snapshots.clear();
+        let mut updates = Vec::new();
+        for (symbol, book) in &mut self.books {
+            if book.is_started() {
+                self.shared.counters.book_resync(symbol, reason);
+                updates.push(book.reset(reason));
+            }
+        }
+        for update in updates {
+            if let SyncAction::Emit(update) = update {
+                deliver(&self.events_tx, MarketEvent::Book(update), &self.shutdown).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+//! The user-data stream over the WebSocket API (reference §9, §10): connect, subscribe with
+//! `userDataStream.subscribe.signature`, then forward order updates and balances until shutdown.
+//!
+//! Every (re)subscription is announced with [`UserEvent::Connected`] (events may have been
+//! missed: the consumer reconciles); every loss with [`UserEvent::Disconnected`], followed by a
+//! reconnect after a capped, jittered backoff, forever.
+
+use std::sync::Arc;
+
+use exchange_core::UserEvent;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{BACKOFF_BASE, BACKOFF_CAP, Backoff, Session, WsError, deliver, sleep_or_shutdown};
+use crate::Shared;
+use crate::auth;
+use crate::model::{
+    BinanceAccountPosition, BinanceExecutionReport, BinanceUserEventFrame, BinanceWsApiResponse,
+};
+use crate::parse;
+
+const SUBSCRIBE_METHOD: &str = "userDataStream.subscribe.signature";
+
+/// Runs the user stream until `shutdown` fires or the receiver is dropped.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    events_tx: mpsc::Sender<UserEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
+    let mut request_id: u64 = 0;
+    loop {
+        let reason = match session(
+            &shared,
+            &events_tx,
+            &shutdown,
+            &mut backoff,
+            &mut request_id,
+        )
+        .await
+        {
+            Err(WsError::Shutdown | WsError::ReceiverGone) => return,
+            Err(err) => err.to_string(),
+            Ok(never) => match never {},
+        };
+        shared.counters.reconnect("user", &reason);
+        let lost = UserEvent::Disconnected { reason };
+        if deliver(&events_tx, lost, &shutdown).await.is_err()
+            || !sleep_or_shutdown(backoff.next_delay(), &shutdown).await
+        {
+            return;
+        }
+    }
+}
+
+/// One connection: connect, subscribe, forward. Only returns with the reason it ended.
+async fn session(
+    shared: &Shared,
+    events_tx: &mpsc::Sender<UserEvent>,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+    request_id: &mut u64,
+) -> Result<std::convert::Infallible, WsError> {
+    let mut session =
+        Session::connect(&shared.config.ws_api_url, shared.config.request_timeout).await?;
+    *request_id += 1;
+    let result = subscribe(shared, &mut session, shutdown, *request_id).await;
+    let result = match result {
+        Ok(()) => forward(shared, &mut session, events_tx, shutdown, backoff).await,
+        Err(err) => Err(err),
+    };
+    session.close().await;
+    result
+}
+
+async fn forward(
+    shared: &Shared,
+    session: &mut Session,
+    events_tx: &mpsc::Sender<UserEvent>,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> Result<std::convert::Infallible, WsError> {
+    backoff.reset();
+    tracing::info!("binance user stream subscribed");
+    deliver(events_tx, UserEvent::Connected, shutdown).await?;
+    loop {
+        let text = session
+            .next_text(shutdown)
+            .await?
+            .ok_or(WsError::Shutdown)?;
+        if let Some(event) = handle_frame(shared, &text)? {
+            deliver(events_tx, event, shutdown).await?;
+        }
+    }
+}
+
+/// Sends the signed subscription and waits (within the request timeout) for its answer.
+async fn subscribe(
+    shared: &Shared,
+    session: &mut Session,
+    shutdown: &CancellationToken,
+    id: u64,
+) -> Result<(), WsError> {
+    let timestamp = shared
+        .rest
+        .venue_now_ms()
+        .await
+        .map_err(|e| WsError::Venue(format!("cannot read the venue clock: {e}")))?;
+    let config = &shared.config;
+    let params = [
+        ("apiKey", config.api_key.clone()),
+        ("recvWindow", config.recv_window_ms.to_string()),
+        ("timestamp", timestamp.to_string()),
+    ];
+    let signature = auth::sign(&config.api_secret, &auth::ws_api_payload(&params));
+    let request = json!({
+        "id": id,
+        "method": SUBSCRIBE_METHOD,
+        "params": {
+            "apiKey": config.api_key,
+            "recvWindow": config.recv_window_ms,
+            "timestamp": timestamp,
+            "signature": signature,
+        },
+    });
+    session.send_text(request.to_string()).await?;
+    let answer = tokio::time::timeout(config.request_timeout, async {
+        loop {
+            let text = session
+                .next_text(shutdown)
+                .await?
+                .ok_or(WsError::Shutdown)?;
+            match serde_json::from_str::<BinanceWsApiResponse>(&text) {
+                Ok(response) if response.id == json!(id) => return Ok(response),
+                Ok(_) => {}
+                Err(e) => shared.counters.malformed("user_stream", &e),
+            }
+        }
+    })
+    .await
+    .map_err(|_| WsError::Venue("no answer to the user-data subscription".into()))??;
+    if answer.status == 200 {
+        return Ok(());
+    }
+    let (code, msg) = answer
+        .error
+        .map(|e| (Some(e.code), e.msg))
+        .unwrap_or((None, String::new()));
+    if code == Some(-1021) {
+        // Our clock drifted from the venue's: measure again before the next attempt.
+        let _ = shared.rest.sync_clock().await;
+    }
+    Err(WsError::Venue(format!(
+        "user-data subscription refused: status {} code {code:?}: {msg}",
+        answer.status
+    )))
+}
+
+/// Maps one frame to an event. Unknown event types are ignored; unreadable ones counted.
+fn handle_frame(shared: &Shared, text: &str) -> Result<Option<UserEvent>, WsError> {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            shared.counters.malformed("user_stream", &e);
+            return Ok(None);
+        }
+    };
+    if value.get("event").is_none() {
+        // An answer to a request: only an unsolicited error (key revoked) matters.
+        return match serde_json::from_value::<BinanceWsApiResponse>(value) {
+            Ok(r) if r.status == 200 => Ok(None),
+            Ok(r) => Err(WsError::Venue(format!(
+                "venue error on the user stream: status {} {:?}",
+                r.status,
+                r.error.map(|e| (e.code, e.msg))
+            ))),
+            Err(e) => {
+                shared.counters.malformed("user_stream", &e);
+                Ok(None)
+            }
+        };
+    }
+    let event = match serde_json::from_value::<BinanceUserEventFrame>(value) {
+        Ok(frame) => frame.event,
+        Err(e) => {
+            shared.counters.malformed("user_stream", &e);
+            return Ok(None);
+        }
+    };
+    let kind = event
+        .get("e")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mapped = match kind.as_str() {
+        "executionReport" => serde_json::from_value::<BinanceExecutionReport>(event)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| parse::execution_report(raw).map_err(|e| e.to_string()))
+            .map(UserEvent::Execution),
+        "outboundAccountPosition" => serde_json::from_value::<BinanceAccountPosition>(event)
+            .map_err(|e| e.to_string())
+            .map(|raw| UserEvent::Balances(parse::position_balances(raw))),
+        "eventStreamTerminated" | "serverShutdown" => {
+            return Err(WsError::Venue(format!("venue sent {kind}")));
+        }
+        "" => Err("event without a type".to_owned()),
+        other => {
+            tracing::debug!(event = other, "ignoring binance user event");
+            return Ok(None);
+        }
+    };
+    match mapped {
+        Ok(event) => Ok(Some(event)),
+        Err(e) => {
+            shared.counters.malformed("user_stream", &e);
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Stream behaviour against a scripted mock venue on loopback: a minimal HTTP server for
+//! `/api/v3/time` and `/api/v3/depth`, and a WebSocket server for `/ws-api/v3` and `/stream`.
+//! The real simulator is exercised in `sim.rs`; here each test controls every frame, so gaps,
+//! malformed messages and dropped connections are exact.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use exchange_binance::{ApiSecret, BinanceConfig, BinanceExchange};
+use exchange_core::{BookUpdate, Exchange, ExecutionKind, MarketEvent, OrderBook, UserEvent};
+use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+const KEY: &str = "mock-key";
+const SECRET: &str = "mock-secret";
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The depth snapshots `/api/v3/depth` serves, in order (the last one repeats).
+type Snapshots = Arc<Mutex<Vec<Value>>>;
+
+async fn http_server(snapshots: Snapshots) -> String {
+    let listener = bind().await;
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let snapshots = snapshots.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let body = if head.starts_with("GET /api/v3/time") {
+                    json!({ "serverTime": now_ms() })
+                } else if head.starts_with("GET /api/v3/depth") {
+                    let mut list = snapshots.lock().unwrap_or_else(|e| e.into_inner());
+                    if list.len() > 1 {
+                        list.remove(0)
+                    } else {
+                        list[0].clone()
+                    }
+                } else {
+                    json!({ "code": -1000, "msg": "not mocked" })
+                };
+                let body = body.to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+async fn bind() -> TcpListener {
+    match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind: {e}"),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A WebSocket server handing each accepted connection to `script`, in order.
+async fn ws_server<F, Fut>(script: F) -> String
+where
+    F: Fn(usize, tokio_tungstenite::WebSocketStream<TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = bind().await;
+    let url = format!(
+        "ws://{}",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((socket, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(socket).await {
+                tokio::spawn(script(n, ws));
+                n += 1;
+            }
+        }
+    });
+    url
+}
+
+fn adapter(rest_url: &str, ws_url: &str) -> BinanceExchange {
+    let config = BinanceConfig::new(
+        "mock",
+        rest_url,
+        ws_url,
+        format!("{ws_url}/ws-api/v3"),
+        KEY,
+        ApiSecret::new(SECRET),
+    );
+    match BinanceExchange::new(config) {
+        Ok(ex) => ex,
+        Err(e) => panic!("adapter: {e}"),
+    }
+}
+
+async fn recv<T>(rx: &mut mpsc::Receiver<T>) -> T {
+    match tokio::time::timeout(DEADLINE, rx.recv()).await {
+        Ok(Some(v)) => v,
+        Ok(None) => panic!("stream ended"),
+        Err(_) => panic!("no event within {DEADLINE:?}"),
+    }
+}
+
+fn fixture(text: &str) -> String {
+    text.to_owned()
+}
+
+/// Checks the subscription like the venue: sorted params without `signature`, HMAC-SHA256.
+fn subscription_is_valid(request: &Value) -> bool {
+    let params = &request["params"];
+    let payload = format!(
+        "apiKey={}&recvWindow={}&timestamp={}",
+        params["apiKey"].as_str().unwrap_or_default(),
+        params["recvWindow"],
+        params["timestamp"]
+    );
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()) else {
+        return false;
+    };
+    mac.update(payload.as_bytes());
+    request["method"] == "userDataStream.subscribe.signature"
+        && params["apiKey"] == KEY
+        && params["signature"].as_str() == Some(hex::encode(mac.finalize().into_bytes()).as_str())
+}
+
+#[tokio::test]
+async fn user_stream_subscribes_forwards_and_reconnects() {
+    let rest = http_server(Arc::new(Mutex::new(vec![json!({})]))).await;
+    let ws = ws_server(|n, mut ws| async move {
+        let Some(Ok(Message::Text(request))) = ws.next().await else {
+            return;
+        };
+        let request: Value = serde_json::from_str(&request).unwrap_or_default();
+        let status = if subscription_is_valid(&request) {
+            200
+        } else {
+            400
+        };
+        let answer =
+            json!({ "id": request["id"], "status": status, "result": { "subscriptionId": 0 } });
+        let _ = ws.send(Message::text(answer.to_string())).await;
+        if n == 0 {
+            let frames = [
+                "not json".to_owned(),
+                fixture(include_str!("../test_data/ws_executionReport.json")),
+                r#"{"subscriptionId":0,"event":{"e":"executionReport","E":1}}"#.to_owned(),
+                fixture(include_str!(
+                    "../test_data/ws_executionReport_canceled.json"
+                )),
+                fixture(include_str!("../test_data/ws_outboundAccountPosition.json")),
+            ];
+            for frame in frames {
+                let _ = ws.send(Message::text(frame)).await;
+            }
+            let _ = ws.close(None).await;
+        } else {
+            // Stay connected until the client leaves.
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    let exchange = adapter(&rest, &ws);
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let task = exchange.spawn_user_stream(tx, shutdown.clone());
+
+    assert_eq!(recv(&mut rx).await, UserEvent::Connected);
+    let UserEvent::Execution(new) = recv(&mut rx).await else {
+        panic!("expected execution")
+    };
+    assert_eq!(
+        (new.kind, new.client_order_id.as_str()),
+        (ExecutionKind::New, "mUvoqJxFIILMdfAW5iGSOW")
+    );
+    let UserEvent::Execution(canceled) = recv(&mut rx).await else {
+        panic!("expected execution")
+    };
+    assert_eq!(canceled.kind, ExecutionKind::Canceled);
+    assert_eq!(
+        canceled.client_order_id, "mUvoqJxFIILMdfAW5iGSOW",
+        "the order's own id, not the cancel's"
+    );
+    let UserEvent::Balances(balances) = recv(&mut rx).await else {
+        panic!("expected balances")
+    };
+    assert_eq!(balances[0].asset, "ETH");
+    assert!(matches!(
+        recv(&mut rx).await,
+        UserEvent::Disconnected { .. }
+    ));
+    assert_eq!(recv(&mut rx).await, UserEvent::Connected);
+
+    let stats = exchange.stats();
+    assert_eq!(stats.malformed_messages, 2, "{stats:?}");
+    assert_eq!(stats.stream_reconnects, 1, "{stats:?}");
+    shutdown.cancel();
+    assert!(
+        tokio::time::timeout(DEADLINE, task).await.is_ok(),
+        "task did not stop on shutdown"
+    );
+}
+
+#[tokio::test]
+async fn user_stream_reports_a_refused_subscription_and_retries() {
+    let rest = http_server(Arc::new(Mutex::new(vec![json!({})]))).await;
+    let ws = ws_server(|_, mut ws| async move {
+        let Some(Ok(Message::Text(request))) = ws.next().await else {
+            return;
+        };
+        let request: Value = serde_json::from_str(&request).unwrap_or_default();
+        let answer = json!({ "id": request["id"], "status": 401,
+            "error": { "code": -2015, "msg": "Invalid API-key, IP, or permissions for action." } });
+        let _ = ws.send(Message::text(answer.to_string())).await;
+    })
+    .await;
+    let exchange = adapter(&rest, &ws);
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let _task = exchange.spawn_user_stream(tx, shutdown.clone());
+    for _ in 0..2 {
+        let UserEvent::Disconnected { reason } = recv(&mut rx).await else {
+            panic!("expected disconnect")
+        };
+        assert!(reason.contains("-2015"), "{reason}");
+        assert!(!reason.contains(SECRET));
+    }
+    shutdown.cancel();
+}
+
+fn depth(first: u64, last: u64, bids: Value, asks: Value) -> String {
+    json!({ "stream": "btcusdt@depth@100ms", "data": {
+        "e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": first, "u": last, "b": bids, "a": asks } })
+    .to_string()
+}
+
+#[tokio::test]
+async fn market_stream_syncs_resyncs_on_gap_and_on_disconnect() {
+    let snapshots = Arc::new(Mutex::new(vec![
+        json!({ "lastUpdateId": 99, "bids": [], "asks": [] }), // older than the buffer: refetched
+        json!({ "lastUpdateId": 102, "bids": [["100.0", "1"], ["99.0", "2"]], "asks": [["101.0", "1"]] }),
+        json!({ "lastUpdateId": 110, "bids": [["100.0", "5"]], "asks": [["101.0", "5"]] }),
+    ]));
+    let rest = http_server(snapshots).await;
+    let ws = ws_server(|n, mut ws| async move {
+        if n > 0 {
+            while let Some(Ok(_)) = ws.next().await {}
+            return;
+        }
+        let trade = json!({ "stream": "btcusdt@trade", "data": {
+            "e": "trade", "E": 1, "s": "BTCUSDT", "t": 7, "p": "100.5", "q": "0.1", "T": 2, "m": true, "M": true } });
+        let first = [
+            depth(100, 101, json!([["98.0", "1"]]), json!([])),
+            depth(102, 103, json!([["100.0", "0"]]), json!([])), // straddles snapshot 102
+            "{broken".to_owned(),
+            trade.to_string(),
+        ];
+        for frame in first {
+            let _ = ws.send(Message::text(frame)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await; // snapshot fetched and applied
+        let _ = ws.send(Message::text(depth(104, 104, json!([]), json!([["101.0", "2"]])))).await;
+        let _ = ws.send(Message::text(depth(106, 111, json!([]), json!([])))).await; // gap
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let _ = ws.send(Message::text(depth(112, 112, json!([["100.0", "4"]]), json!([])))).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = ws.close(None).await;
+    })
+    .await;
+    let exchange = adapter(&rest, &ws);
+    let (tx, mut rx) = mpsc::channel(64);
+    let shutdown = CancellationToken::new();
+    let _task = exchange.spawn_market_stream(vec!["btcusdt".into()], tx, shutdown.clone());
+
+    let mut book = OrderBook::new();
+    let mut seen = Vec::new();
+    while seen.len() < 9 {
+        match recv(&mut rx).await {
+            MarketEvent::Trade(t) => seen.push(format!("T{}", t.trade_id)),
+            MarketEvent::Book(update) => {
+                book.apply(&update);
+                seen.push(match &update {
+                    BookUpdate::Snapshot(s) => format!("S{}", s.last_update_id),
+                    BookUpdate::Delta(d) => format!("D{}-{}", d.first_update_id, d.last_update_id),
+                    BookUpdate::OutOfSync { .. } => "X".to_owned(),
+                });
+                if seen.last().map(String::as_str) == Some("D104-104") {
+                    let (bids, asks) = book.top(5);
+                    assert_eq!(
+                        bids.len(),
+                        1,
+                        "level 100 removed by the straddling event: {bids:?}"
+                    );
+                    assert_eq!(asks[0].quantity, rust_decimal::Decimal::TWO);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "T7", "S102", "D102-103", "D104-104", "X", "S110", "D106-111", "D112-112", "X"
+        ]
+    );
+    assert!(!book.in_sync());
+    let stats = exchange.stats();
+    assert_eq!(
+        (stats.malformed_messages, stats.book_resyncs),
+        (1, 2),
+        "{stats:?}"
+    );
+    shutdown.cancel();
+}

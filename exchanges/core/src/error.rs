@@ -1,0 +1,115 @@
+//! [`ExchangeError`]: every venue failure, classified by what it means for an order.
+//!
+//! The classification drives the order state machine: `Rejected` is definitive (the venue
+//! refused, nothing rests), `Unknown` means the order may or may not exist and must be resolved
+//! by asking the venue, never guessed (DESIGN invariant 3).
+
+use std::time::Duration;
+
+/// A failed venue call, classified by outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExchangeError {
+    /// The venue definitively refused the request; for an order, nothing was created.
+    #[error("rejected by venue (code {code:?}): {message}")]
+    Rejected { code: Option<i64>, message: String },
+    /// The venue says the order (or object) does not exist: a definite answer to a query.
+    #[error("not found on venue (code {code:?}): {message}")]
+    NotFound { code: Option<i64>, message: String },
+    /// The venue throttled us (429) or banned us (418); retry only after `retry_after`.
+    #[error("rate limited by venue (banned: {banned}, retry after {retry_after:?}): {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        banned: bool,
+        message: String,
+    },
+    /// The outcome is unknown: timeout, 5xx, connection reset, unreadable answer.
+    #[error("outcome unknown: {message}")]
+    Unknown { message: String },
+    /// Credentials, signature or clock problems; the request was not executed.
+    #[error("authentication failed (code {code:?}): {message}")]
+    Auth { code: Option<i64>, message: String },
+}
+
+impl ExchangeError {
+    /// Builds an [`ExchangeError::Unknown`] from anything printable.
+    pub fn unknown(message: impl Into<String>) -> Self {
+        ExchangeError::Unknown {
+            message: message.into(),
+        }
+    }
+
+    /// True when the request was certainly not executed by the venue.
+    pub fn is_definitive(&self) -> bool {
+        !matches!(self, ExchangeError::Unknown { .. })
+    }
+
+    /// A short, bounded label for metrics (`reason` label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExchangeError::Rejected { .. } => "rejected",
+            ExchangeError::NotFound { .. } => "not_found",
+            ExchangeError::RateLimited { banned: true, .. } => "banned",
+            ExchangeError::RateLimited { .. } => "rate_limited",
+            ExchangeError::Unknown { .. } => "unknown",
+            ExchangeError::Auth { .. } => "auth",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unknown_is_not_definitive() {
+        let cases = [
+            (
+                ExchangeError::Rejected {
+                    code: Some(-2010),
+                    message: "x".into(),
+                },
+                true,
+                "rejected",
+            ),
+            (
+                ExchangeError::NotFound {
+                    code: Some(-2013),
+                    message: "x".into(),
+                },
+                true,
+                "not_found",
+            ),
+            (
+                ExchangeError::RateLimited {
+                    retry_after: None,
+                    banned: true,
+                    message: "x".into(),
+                },
+                true,
+                "banned",
+            ),
+            (
+                ExchangeError::RateLimited {
+                    retry_after: None,
+                    banned: false,
+                    message: "x".into(),
+                },
+                true,
+                "rate_limited",
+            ),
+            (ExchangeError::unknown("timeout"), false, "unknown"),
+            (
+                ExchangeError::Auth {
+                    code: Some(-1022),
+                    message: "x".into(),
+                },
+                true,
+                "auth",
+            ),
+        ];
+        for (err, definitive, kind) in cases {
+            assert_eq!(err.is_definitive(), definitive, "{err}");
+            assert_eq!(err.kind(), kind, "{err}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The [`Exchange`] trait: what the daemon needs from a venue, in venue-neutral terms.
+//!
+//! Request/response calls are async methods returning [`ExchangeError`] classified by outcome.
+//! Streams are long-lived tasks the adapter spawns: they keep their connection alive (heartbeats,
+//! reconnects, resync) and deliver [`UserEvent`]s or [`MarketEvent`]s on a bounded channel until
+//! the cancellation token fires.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::book::BookUpdate;
+use crate::error::ExchangeError;
+use crate::model::{
+    Balance, ExecutionReport, Fill, Instrument, NewOrder, OrderSnapshot, Trade, VenueId,
+};
+
+/// Events of the private user-data stream.
+// Execution reports dominate this stream, so boxing them would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserEvent {
+    /// The stream is (re)established and subscribed. Events may have been missed before this:
+    /// the receiver reconciles with the venue.
+    Connected,
+    /// The stream was lost; the adapter is reconnecting.
+    Disconnected { reason: String },
+    /// An order update.
+    Execution(ExecutionReport),
+    /// Balances that changed.
+    Balances(Vec<Balance>),
+}
+
+/// Events of the public market-data streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketEvent {
+    Book(BookUpdate),
+    Trade(Trade),
+}
+
+/// A venue adapter. One instance per configured venue account; cheap to share behind an `Arc`.
+#[async_trait]
+pub trait Exchange: Send + Sync + 'static {
+    /// The configured venue name.
+    fn venue(&self) -> &VenueId;
+
+    /// Tradable instruments with their filters.
+    async fn instruments(&self) -> Result<Vec<Instrument>, ExchangeError>;
+
+    /// Sends a new order. `Unknown` errors mean the order may exist: resolve with
+    /// [`Exchange::query_order`] using the same client order id.
+    async fn place_order(&self, order: &NewOrder) -> Result<OrderSnapshot, ExchangeError>;
+
+    /// Cancels an order by client order id.
+    async fn cancel_order(
+        &self,
+        venue_symbol: &str,
+        client_order_id: &str,
+    ) -> Result<OrderSnapshot, ExchangeError>;
+
+    /// The venue's current view of an order; `NotFound` if the venue has no such order.
+    async fn query_order(
+        &self,
+        venue_symbol: &str,
+        client_order_id: &str,
+    ) -> Result<OrderSnapshot, ExchangeError>;
+
+    /// Open orders, for one symbol or all.
+    async fn open_orders(
+        &self,
+        venue_symbol: Option<&str>,
+    ) -> Result<Vec<OrderSnapshot>, ExchangeError>;
+
+    /// Account balances.
+    async fn balances(&self) -> Result<Vec<Balance>, ExchangeError>;
+
+    /// Every fill of one order, by the venue's order id (used to backfill fills missed while
+    /// the user stream was down).
+    async fn order_fills(
+        &self,
+        venue_symbol: &str,
+        venue_order_id: &str,
+    ) -> Result<Vec<Fill>, ExchangeError>;
+
+    /// Spawns the user-data stream task. It sends [`UserEvent::Connected`] after every
+    /// (re)subscription and runs until `shutdown` is cancelled.
+    fn spawn_user_stream(
+        &self,
+        events_tx: mpsc::Sender<UserEvent>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()>;
+
+    /// Spawns the market-data task for the given venue symbols (books and trades).
+    fn spawn_market_stream(
+        &self,
+        venue_symbols: Vec<String>,
+        events_tx: mpsc::Sender<MarketEvent>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()>;
+}

@@ -1,0 +1,304 @@
+//! Simulator configuration: one serde tree read from TOML (`deny_unknown_fields`), with every
+//! default in this file, environment overrides for the credentials and a `validate()` that
+//! reports every problem at once.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::Deserialize;
+
+use crate::error::SimError;
+
+mod symbol;
+
+pub use symbol::SymbolConfig;
+use symbol::is_asset_name;
+
+/// Demo API key accepted by a simulator started with [`SimConfig::demo`]. Not a secret: the
+/// simulator only ever listens on loopback and holds play money.
+pub const DEFAULT_API_KEY: &str = "omsd-sim-demo-key";
+/// Demo API secret matching [`DEFAULT_API_KEY`].
+pub const DEFAULT_API_SECRET: &str = "omsd-sim-demo-secret";
+/// Environment variable that overrides the API key.
+pub const ENV_API_KEY: &str = "OMSD_SIM_API_KEY";
+/// Environment variable that overrides the API secret.
+pub const ENV_API_SECRET: &str = "OMSD_SIM_API_SECRET";
+
+/// Everything the simulator needs to start. `Default` gives the demo market (BTCUSDT and
+/// ETHUSDT) on `127.0.0.1:0` with the demo credentials.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Address to bind; tests use port 0.
+    pub listen: SocketAddr,
+    /// Seed of every random choice (market path, agent orders, generated ids).
+    pub seed: u64,
+    /// API key of the demo account.
+    pub api_key: String,
+    /// HMAC secret of the demo account.
+    pub api_secret: String,
+    /// Initial balances of the demo account, by asset.
+    pub balances: BTreeMap<String, Decimal>,
+    /// Commission rates charged to every account.
+    pub fees: FeeConfig,
+    /// Synthetic market agents.
+    pub market: MarketConfig,
+    /// Market streams and WebSocket sessions.
+    pub streams: StreamConfig,
+    /// Closed orders and trades kept per symbol for queries (oldest dropped first).
+    pub history_limit: usize,
+    /// Listed symbols.
+    pub symbols: Vec<SymbolConfig>,
+}
+
+/// Maker and taker commission as a fraction (0.001 = 0.1 %), charged in the received asset.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeeConfig {
+    pub maker: Decimal,
+    pub taker: Decimal,
+}
+
+/// The synthetic market: a random-walk mid per symbol, a maker agent quoting a ladder around
+/// it and a taker agent sending market orders.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketConfig {
+    /// Run the agents at all; without them the books hold only user orders.
+    pub enabled: bool,
+    /// Interval of one market step (mid move, ladder refresh, taker draw).
+    pub tick_interval_ms: u64,
+    /// Price levels the maker keeps on each side.
+    pub maker_levels: usize,
+    /// Balance of every asset given to each agent account.
+    pub agent_balance: Decimal,
+}
+
+/// Market stream and WebSocket session settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Interval of `<symbol>@depth@100ms` diff events.
+    pub depth_interval_ms: u64,
+    /// `<symbol>@depth` publishes every this many fast intervals (10 × 100 ms = 1000 ms).
+    pub depth_slow_every: u32,
+    /// Server ping frame interval on every WebSocket.
+    pub ping_interval_ms: u64,
+    /// Close a WebSocket whose pong is this late.
+    pub pong_timeout_ms: u64,
+    /// Capacity of the market-data and user-event broadcast channels; a subscriber that falls
+    /// further behind is disconnected.
+    pub broadcast_capacity: usize,
+}
+
+impl Default for FeeConfig {
+    fn default() -> Self {
+        Self {
+            maker: dec!(0.001),
+            taker: dec!(0.001),
+        }
+    }
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tick_interval_ms: 100,
+            maker_levels: 20,
+            agent_balance: dec!(1000000000),
+        }
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            depth_interval_ms: 100,
+            depth_slow_every: 10,
+            ping_interval_ms: 20_000,
+            pong_timeout_ms: 60_000,
+            broadcast_capacity: 4096,
+        }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let mut eth = SymbolConfig::new("ETHUSDT", "ETH", "USDT", dec!(2000));
+        eth.half_spread_ticks = 10;
+        eth.level_spacing_ticks = 10;
+        eth.level_qty_min = dec!(0.5);
+        eth.level_qty_max = dec!(10);
+        eth.volatility_ticks = 3;
+        eth.taker_qty_min = dec!(0.01);
+        eth.taker_qty_max = dec!(0.5);
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            seed: 1,
+            api_key: DEFAULT_API_KEY.to_owned(),
+            api_secret: DEFAULT_API_SECRET.to_owned(),
+            balances: BTreeMap::from([
+                ("BTC".to_owned(), dec!(100)),
+                ("ETH".to_owned(), dec!(1000)),
+                ("USDT".to_owned(), dec!(10000000)),
+            ]),
+            fees: FeeConfig::default(),
+            market: MarketConfig::default(),
+            streams: StreamConfig::default(),
+            history_limit: 100_000,
+            symbols: vec![
+                SymbolConfig::new("BTCUSDT", "BTC", "USDT", dec!(30000)),
+                eth,
+            ],
+        }
+    }
+}
+
+impl SimConfig {
+    /// The demo configuration; credentials come from `OMSD_SIM_API_KEY` /
+    /// `OMSD_SIM_API_SECRET` when set, else [`DEFAULT_API_KEY`] / [`DEFAULT_API_SECRET`].
+    pub fn demo() -> Self {
+        let mut config = Self::default();
+        config.apply_env();
+        config
+    }
+
+    /// Reads a TOML file (missing fields take their defaults), applies the credential
+    /// environment overrides and validates the result.
+    pub fn from_toml_file(path: &Path) -> Result<Self, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|source| SimError::ParseConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        config.apply_env();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self) {
+        if let Some(key) = std::env::var(ENV_API_KEY).ok().filter(|v| !v.is_empty()) {
+            self.api_key = key;
+        }
+        if let Some(secret) = std::env::var(ENV_API_SECRET).ok().filter(|v| !v.is_empty()) {
+            self.api_secret = secret;
+        }
+    }
+
+    /// Checks every rule and returns all problems at once.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let mut problems = Vec::new();
+        if self.api_key.is_empty() || !self.api_key.bytes().all(is_key_byte) {
+            problems.push("api_key must be non-empty ASCII letters, digits, '-' or '_'".into());
+        }
+        if self.api_secret.is_empty() {
+            problems.push("api_secret must not be empty".into());
+        }
+        for (name, value) in [
+            ("fees.maker", self.fees.maker),
+            ("fees.taker", self.fees.taker),
+        ] {
+            if value < Decimal::ZERO || value >= Decimal::ONE {
+                problems.push(format!("{name} must be in [0, 1)"));
+            }
+        }
+        self.validate_runtime(&mut problems);
+        if self.symbols.is_empty() {
+            problems.push("at least one symbol is required".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for symbol in &self.symbols {
+            if !seen.insert(symbol.symbol.clone()) {
+                problems.push(format!("symbol {} is listed twice", symbol.symbol));
+            }
+            symbol.validate(&mut problems);
+        }
+        for (asset, amount) in &self.balances {
+            if !is_asset_name(asset) || *amount < Decimal::ZERO {
+                problems.push(format!(
+                    "balance {asset}: need an upper-case asset and amount >= 0"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SimError::InvalidConfig(problems))
+        }
+    }
+
+    fn validate_runtime(&self, problems: &mut Vec<String>) {
+        let m = &self.market;
+        let s = &self.streams;
+        let positive = [
+            ("market.tick_interval_ms", m.tick_interval_ms),
+            ("streams.depth_interval_ms", s.depth_interval_ms),
+            ("streams.depth_slow_every", u64::from(s.depth_slow_every)),
+            ("streams.ping_interval_ms", s.ping_interval_ms),
+            ("streams.pong_timeout_ms", s.pong_timeout_ms),
+            ("streams.broadcast_capacity", s.broadcast_capacity as u64),
+            ("history_limit", self.history_limit as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                problems.push(format!("{name} must be greater than 0"));
+            }
+        }
+        if m.maker_levels == 0 || m.maker_levels > 1000 {
+            problems.push("market.maker_levels must be in 1..=1000".into());
+        }
+        if m.agent_balance <= Decimal::ZERO {
+            problems.push("market.agent_balance must be positive".into());
+        }
+    }
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        assert!(SimConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let mut config = SimConfig::default();
+        config.api_secret.clear();
+        config.symbols[0].tick_size = Decimal::ZERO;
+        config.symbols[1].symbol = "eth-usdt".into();
+        config.market.tick_interval_ms = 0;
+        let Err(SimError::InvalidConfig(problems)) = config.validate() else {
+            panic!("expected invalid config");
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let result: Result<SimConfig, _> = toml::from_str("seed = 3\nsede = 4\n");
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn toml_symbol_takes_defaults() {
+        let text = "seed = 9\n[[symbols]]\nsymbol = \"SOLUSDT\"\nbase_asset = \"SOL\"\nquote_asset = \"USDT\"\ninitial_mid = \"150\"\n";
+        let config: SimConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.seed, 9);
+        assert_eq!(config.symbols.len(), 1);
+        assert_eq!(config.symbols[0].tick_size, dec!(0.01));
+        assert!(config.validate().is_ok());
+    }
+}

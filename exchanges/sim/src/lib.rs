@@ -1,0 +1,195 @@
+//! exchange-sim (`omsd-sim`): a simulated crypto exchange that is a real HTTP + WebSocket
+//! server speaking the Binance Spot wire protocol, for integration tests and as the embedded
+//! default venue. It shares no code with any adapter, so adapter-against-simulator tests really
+//! test the protocol.
+//!
+//! Layout:
+//! - `engine/`: the pure matching engine (books, orders, balances, filters); no I/O.
+//! - `market`: the synthetic market (random-walk mid, maker and taker agents).
+//! - `feed`: depth diff events with contiguous update ids, and the book REST depth serves.
+//! - `venue`: the actor that owns engine, market and feed; handlers talk to it by message.
+//! - `bus`: bounded broadcast fan-out of market data and user events.
+//! - `wire/`: Binance payload shapes; `errors`: venue error bodies; `auth`: keys, signatures.
+//! - `rest/`, `streams`, `ws_api`, `ws`: the protocol surfaces; `server`: router and serving.
+//! - `limits`, `stats`, `clock`, `config`, `format`, `error`: support.
+//!
+//! Fault injection (phase 2) hooks in at three places, by design: the REST middleware
+//! (`rest::track_weight`: 429/418, 5xx, hangs, latency), the per-connection writer loops in
+//! `streams` and `ws_api` (silence, drop, stop pings), and the venue's fan-out in `bus` and
+//! `venue::flush_events` (gaps, duplicated or reordered user events). `clock` is the one
+//! source of time, for skew.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), exchange_sim::SimError> {
+//! let sim = exchange_sim::start(exchange_sim::SimConfig::demo()).await?;
+//! println!("rest={} stream={} ws-api={}", sim.rest_url(), sim.stream_url(), sim.ws_api_url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod bus;
+mod clock;
+pub mod config;
+pub mod engine;
+mod error;
+mod errors;
+mod feed;
+mod format;
+mod limits;
+mod market;
+mod rest;
+mod server;
+mod stats;
+mod streams;
+mod venue;
+mod wire;
+mod ws;
+mod ws_api;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+pub use config::{
+    DEFAULT_API_KEY, DEFAULT_API_SECRET, FeeConfig, MarketConfig, SimConfig, StreamConfig,
+    SymbolConfig,
+};
+pub use error::SimError;
+pub use stats::SimStats;
+
+use crate::auth::Keys;
+use crate::bus::Bus;
+use crate::clock::Clock;
+use crate::engine::{Catalog, Fees};
+use crate::server::{AppState, WsSettings};
+use crate::venue::{Venue, VenueClient};
+
+/// Bound of the venue's command queue; handlers wait (backpressure) when it is full.
+const COMMAND_QUEUE: usize = 1024;
+
+/// A running simulator. Dropping it leaves the tasks running; call [`SimHandle::shutdown`].
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    api_key: String,
+    api_secret: String,
+    stats: Arc<stats::Stats>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// Validates the config, binds, spawns the server and market tasks, and returns at once.
+pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SimError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let catalog = Arc::new(Catalog::new(
+        &config.symbols,
+        config.balances.keys().map(String::as_str),
+    ));
+    let stats = Arc::new(stats::Stats::default());
+    let bus = Bus::new(config.streams.broadcast_capacity);
+    let (venue, user) = Venue::new(
+        &config,
+        Arc::clone(&catalog),
+        Clock,
+        Arc::clone(&stats),
+        bus.clone(),
+    );
+    let mut keys = Keys::default();
+    keys.insert(&config.api_key, &config.api_secret, user);
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let state = AppState {
+        venue: VenueClient::new(cmd_tx),
+        catalog,
+        keys: Arc::new(keys),
+        clock: Clock,
+        stats: Arc::clone(&stats),
+        limits: Arc::default(),
+        bus,
+        fees: Fees {
+            maker: config.fees.maker,
+            taker: config.fees.taker,
+        },
+        ws: WsSettings {
+            ping_interval: Duration::from_millis(config.streams.ping_interval_ms),
+            pong_timeout: Duration::from_millis(config.streams.pong_timeout_ms),
+        },
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    };
+    tracker.spawn(venue.run(cmd_rx, shutdown.clone()));
+    tracker.spawn(server::serve(
+        listener,
+        server::app(state),
+        shutdown.clone(),
+    ));
+    info!(%addr, symbols = config.symbols.len(), seed = config.seed, "simulator started");
+    Ok(SimHandle {
+        addr,
+        api_key: config.api_key,
+        api_secret: config.api_secret,
+        stats,
+        shutdown,
+        tracker,
+    })
+}
+
+impl SimHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT`; clients append `/ws/...` or `/stream?...`.
+    pub fn stream_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/ws-api/v3`
+    pub fn ws_api_url(&self) -> String {
+        format!("ws://{}/ws-api/v3", self.addr)
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    pub fn api_secret(&self) -> &str {
+        &self.api_secret
+    }
+
+    /// The simulator's counters now.
+    pub fn stats(&self) -> SimStats {
+        self.stats.snapshot()
+    }
+
+    /// Stops accepting, closes every WebSocket, lets open requests finish and ends all tasks.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        info!(addr = %self.addr, "simulator stopped");
+    }
+}

@@ -1,0 +1,123 @@
+//! The Binance Spot REST dialect (`/api/v3/*`): routes, JSON responses, and the request-weight
+//! middleware that puts `X-MBX-USED-WEIGHT-1M` on every response.
+//!
+//! Handlers return a [`Response`] carrying a [`Weight`] extension; the middleware charges it to
+//! the caller's IP. This is also where rate-limit enforcement and REST faults hook in.
+
+mod account;
+mod market_data;
+mod orders;
+mod request;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::errors::ApiError;
+use crate::server::AppState;
+use crate::stats::Counter;
+
+pub(crate) use request::{ApiRequest, Params};
+
+/// Request weight of a response, charged by [`track_weight`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weight(pub u32);
+
+/// The REST routes (state is supplied by the caller).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/ping", get(market_data::ping))
+        .route("/api/v3/time", get(market_data::time))
+        .route("/api/v3/exchangeInfo", get(market_data::exchange_info))
+        .route("/api/v3/depth", get(market_data::depth))
+        .route("/fapi/v1/exchangeInfo", get(market_data::no_symbols))
+        .route("/dapi/v1/exchangeInfo", get(market_data::no_symbols))
+        .route("/api/v3/account", get(account::account))
+        .route("/api/v3/myTrades", get(account::my_trades))
+        .route(
+            "/api/v3/order",
+            get(orders::query)
+                .post(orders::place)
+                .delete(orders::cancel),
+        )
+        .route(
+            "/api/v3/openOrders",
+            get(orders::open_orders).delete(orders::cancel_all),
+        )
+        .route("/_sim/stats", get(sim_stats))
+}
+
+/// A JSON response with the venue's Content-Type.
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let content_type = HeaderValue::from_static("application/json;charset=UTF-8");
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+/// Serializes a payload, keeping its documented field order.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|_| ApiError::unknown())
+}
+
+/// A handler result (JSON body or venue error) with its request weight attached.
+pub(crate) fn reply(weight: u32, result: Result<String, ApiError>) -> Response {
+    let mut response = match result {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(error) => error.into_response(),
+    };
+    response.extensions_mut().insert(Weight(weight));
+    response
+}
+
+/// Unknown path: a JSON 404, like every other error.
+pub(crate) async fn not_found() -> Response {
+    ApiError::not_found().into_response()
+}
+
+/// Known path, wrong method: a JSON 405.
+pub(crate) async fn method_not_allowed() -> Response {
+    ApiError::method_not_allowed().into_response()
+}
+
+/// Counts the request and charges its weight to the caller's IP, then reports the minute's
+/// usage in `X-MBX-USED-WEIGHT-1M` (and the legacy `X-MBX-USED-WEIGHT`).
+pub(crate) async fn track_weight(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    state.stats.count(Counter::Requests, 1);
+    let ip = peer_ip(&request);
+    let mut response = next.run(request).await;
+    let weight = response.extensions().get::<Weight>().map_or(1, |w| w.0);
+    let used = state.limits.add_weight(ip, weight, state.clock.now_ms());
+    if let Ok(value) = HeaderValue::from_str(&used.to_string()) {
+        response
+            .headers_mut()
+            .insert("x-mbx-used-weight-1m", value.clone());
+        response.headers_mut().insert("x-mbx-used-weight", value);
+    }
+    response
+}
+
+/// The caller's IP (loopback when the server runs without connect info, as in `oneshot` tests).
+pub(crate) fn peer_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |info| info.0.ip())
+}
+
+/// `GET /_sim/stats`: the simulator's counters.
+async fn sim_stats(State(state): State<AppState>) -> Response {
+    reply(0, to_json(&state.stats.snapshot()))
+}

@@ -1,0 +1,221 @@
+//! The REST request as the venue reads it: parameters from the query string and, for POST,
+//! PUT and DELETE, a form-urlencoded body whatever the `Content-Type` (the query wins), plus
+//! the raw bytes for signature checks and typed parameter parsing with the venue's errors.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, Method};
+use rust_decimal::Decimal;
+
+use crate::auth::{SignedParams, check_signed, rest_payload};
+use crate::engine::{AccountId, Catalog, SymbolId};
+use crate::errors::ApiError;
+use crate::server::AppState;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+/// `-1100` legal range of decimal parameters.
+const DECIMAL_RANGE: &str = r"^([0-9]{1,20})(\.[0-9]{1,20})?$";
+/// `-1100` legal range of integer parameters.
+const INTEGER_RANGE: &str = "^[0-9]{1,20}$";
+/// Decimal places a price or quantity may have.
+const MAX_DECIMALS: u32 = 8;
+
+/// Decoded parameters, query first; lookups return the first match, so the query wins.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Parses both sources; a name repeated within one source is `-1101`.
+    pub fn parse(query: &[u8], body: &[u8]) -> Result<Self, ApiError> {
+        let query = decode(query)?;
+        let body = decode(body)?;
+        let mut pairs = query.clone();
+        pairs.extend(
+            body.into_iter()
+                .filter(|(k, _)| !query.iter().any(|(q, _)| q == k)),
+        );
+        Ok(Self { pairs })
+    }
+
+    /// The value of a parameter, if sent (possibly empty).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter that must be sent and non-empty (`-1102`).
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::mandatory(name))
+    }
+
+    /// The `symbol` parameter, resolved (`-1102` if missing, `-1121` if unknown).
+    pub fn symbol(&self, catalog: &Catalog) -> Result<SymbolId, ApiError> {
+        catalog
+            .symbol_id(self.required("symbol")?)
+            .ok_or_else(ApiError::invalid_symbol)
+    }
+
+    /// An optional decimal: `-1100` if malformed, `-1111` if more than 8 decimals.
+    pub fn decimal(&self, name: &str) -> Result<Option<Decimal>, ApiError> {
+        let Some(text) = self.get(name).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let dot_ok = text.contains('.') != frac.is_empty();
+        if int.is_empty()
+            || int.len() > 20
+            || frac.len() > 20
+            || !digits(int)
+            || !digits(frac)
+            || !dot_ok
+        {
+            return Err(ApiError::illegal(name, DECIMAL_RANGE));
+        }
+        let value: Decimal = text
+            .parse()
+            .map_err(|_| ApiError::illegal(name, DECIMAL_RANGE))?;
+        if value.normalize().scale() > MAX_DECIMALS {
+            return Err(ApiError::precision(name));
+        }
+        Ok(Some(value))
+    }
+
+    /// An optional unsigned integer (`-1100` if malformed).
+    pub fn integer(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        let Some(text) = self.get(name).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let well_formed = text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+        let value = well_formed.then(|| text.parse().ok()).flatten();
+        value
+            .map(Some)
+            .ok_or_else(|| ApiError::illegal(name, INTEGER_RANGE))
+    }
+
+    /// `limit` clamped to `1..=max`, `default` when absent.
+    pub fn limit(&self, default: u64, max: u64) -> Result<usize, ApiError> {
+        let limit = self.integer("limit")?.unwrap_or(default).clamp(1, max);
+        Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw)
+        .map_err(|_| ApiError::illegal("payload", "application/x-www-form-urlencoded"))?;
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(other, _)| other == name) {
+            return Err(ApiError::duplicate_param());
+        }
+    }
+    Ok(pairs)
+}
+
+/// A REST request with its raw parts and decoded parameters.
+pub(crate) struct ApiRequest {
+    pub headers: HeaderMap,
+    query: String,
+    body: Bytes,
+    pub params: Params,
+}
+
+impl FromRequest<AppState> for ApiRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| ApiError::illegal("payload", "at most 65536 bytes"))?;
+        let form = if parts.method == Method::GET {
+            &[][..]
+        } else {
+            &body[..]
+        };
+        let params = Params::parse(query.as_bytes(), form)?;
+        Ok(Self {
+            headers: parts.headers,
+            query,
+            body,
+            params,
+        })
+    }
+}
+
+impl ApiRequest {
+    /// Authenticates a signed (TRADE / USER_DATA) request and returns its account.
+    pub fn authenticate(&self, state: &AppState) -> Result<AccountId, ApiError> {
+        let key = self
+            .headers
+            .get("x-mbx-apikey")
+            .and_then(|v| v.to_str().ok());
+        let credential = state.keys.lookup(key)?;
+        let signed = SignedParams {
+            timestamp: self.params.get("timestamp"),
+            signature: self.params.get("signature"),
+            recv_window: self.params.get("recvWindow"),
+        };
+        let form = if self.body.is_empty() {
+            &[][..]
+        } else {
+            &self.body[..]
+        };
+        let payload = rest_payload(self.query.as_bytes(), form);
+        check_signed(credential, &signed, &payload, state.clock.now_ms())?;
+        Ok(credential.account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_wins_over_body_and_duplicates_fail() {
+        let params = Params::parse(b"symbol=BTCUSDT&side=BUY", b"side=SELL&quantity=1").unwrap();
+        assert_eq!(params.get("side"), Some("BUY"));
+        assert_eq!(params.get("quantity"), Some("1"));
+        assert_eq!(Params::parse(b"a=1&a=2", b"").unwrap_err().code, -1101);
+        let encoded = Params::parse(b"newClientOrderId=x%2Dy+z", b"").unwrap();
+        assert_eq!(encoded.get("newClientOrderId"), Some("x-y z"));
+    }
+
+    #[test]
+    fn decimal_parsing_table() {
+        let cases: [(&str, Result<Option<&str>, i64>); 8] = [
+            ("0.001", Ok(Some("0.001"))),
+            ("30000", Ok(Some("30000"))),
+            ("1.000000000", Ok(Some("1.000000000"))),
+            ("1.000000001", Err(-1111)),
+            ("-1", Err(-1100)),
+            ("1e5", Err(-1100)),
+            (".5", Err(-1100)),
+            ("1.", Err(-1100)),
+        ];
+        for (text, expected) in cases {
+            let params = Params::parse(format!("quantity={text}").as_bytes(), b"").unwrap();
+            let got = params
+                .decimal("quantity")
+                .map(|d| d.map(|d| d.to_string()))
+                .map_err(|e| e.code);
+            assert_eq!(got, expected.map(|o| o.map(str::to_owned)), "{text}");
+        }
+    }
+
+    #[test]
+    fn integer_and_limit() {
+        let params = Params::parse(b"orderId=12&limit=99999&bad=1x", b"").unwrap();
+        assert_eq!(params.integer("orderId").unwrap(), Some(12));
+        assert_eq!(params.integer("bad").unwrap_err().code, -1100);
+        assert_eq!(params.limit(500, 1000).unwrap(), 1000);
+        assert_eq!(params.required("symbol").unwrap_err().code, -1102);
+    }
+}

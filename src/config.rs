@@ -1,0 +1,424 @@
+//! Typed daemon configuration: TOML file, then `OMSD_*` environment overrides, then
+//! [`Config::validate`], which reports every problem at once. Defaults live here and nowhere
+//! else; `config/default.toml` runs out of the box (embedded simulator, SQLite under `var/`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The whole daemon configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub control: ControlConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub oms: OmsConfig,
+    #[serde(default)]
+    pub venues: Vec<VenueConfig>,
+}
+
+/// The trader-facing HTTP control port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    #[serde(default = "default_control_listen")]
+    pub listen: SocketAddr,
+}
+
+/// The Prometheus scrape endpoint (`/metrics`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_metrics_listen")]
+    pub listen: SocketAddr,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `omsd=debug,info`. `RUST_LOG` wins when set.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+/// Where orders and fills are stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite:PATH` (embedded) or `postgres://...`.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+/// Order-processing settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OmsConfig {
+    /// Deadline for one order send or cancel call to a venue.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// How long an HTTP submit waits for the venue's answer before returning the order as it is.
+    #[serde(default = "default_submit_wait_ms")]
+    pub submit_wait_ms: u64,
+}
+
+/// Where a venue's credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialSource {
+    /// The simulator's demo account: `OMSD_SIM_API_KEY` / `OMSD_SIM_API_SECRET`, else its
+    /// documented defaults.
+    SimDemo,
+    /// The environment variables named by `api_key_env` and `api_secret_env`.
+    Env,
+}
+
+/// One venue account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    /// The venue's name in the API (`venue` field of orders).
+    pub name: String,
+    /// The adapter: `binance`.
+    pub kind: String,
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// Start an embedded simulator on a free loopback port and point this venue at it.
+    #[serde(default)]
+    pub embedded_sim: bool,
+    #[serde(default)]
+    pub rest_url: Option<String>,
+    #[serde(default)]
+    pub stream_url: Option<String>,
+    #[serde(default)]
+    pub ws_api_url: Option<String>,
+    #[serde(default = "default_credentials")]
+    pub credentials: CredentialSource,
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub api_secret_env: Option<String>,
+    /// Canonical instruments to trade and follow, e.g. `BTC-USDT`.
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    #[serde(default = "default_recv_window_ms")]
+    pub recv_window_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_control_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_metrics_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9898))
+}
+fn default_log_format() -> String {
+    "human".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_store_url() -> String {
+    "sqlite:var/omsd.db".into()
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_submit_wait_ms() -> u64 {
+    5_000
+}
+fn default_account() -> String {
+    "main".into()
+}
+fn default_credentials() -> CredentialSource {
+    CredentialSource::SimDemo
+}
+fn default_recv_window_ms() -> u64 {
+    5_000
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            listen: default_control_listen(),
+        }
+    }
+}
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: default_metrics_listen(),
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_store_url(),
+        }
+    }
+}
+impl Default for OmsConfig {
+    fn default() -> Self {
+        OmsConfig {
+            request_timeout_ms: default_request_timeout_ms(),
+            submit_wait_ms: default_submit_wait_ms(),
+        }
+    }
+}
+
+/// Problems found while loading or validating a configuration, all of them.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads a TOML file, applies `OMSD_*` overrides from the process environment and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(vec![format!("cannot read {}: {e}", path.display())]))?;
+        let mut config = Config::from_toml(&text)?;
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML without environment overrides or validation.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string()]))
+    }
+
+    /// Applies environment overrides: `OMSD_CONTROL_LISTEN`, `OMSD_METRICS_LISTEN`,
+    /// `OMSD_METRICS_ENABLED`, `OMSD_STORE_URL`, `OMSD_LOG_FORMAT`, `OMSD_LOG_LEVEL`, and per
+    /// venue `OMSD_VENUE_<NAME>_{REST_URL,STREAM_URL,WS_API_URL}` (name upper-cased, `-` → `_`).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut parse_addr = |name: &str, target: &mut SocketAddr| {
+            if let Some(v) = env(name) {
+                match v.parse() {
+                    Ok(addr) => *target = addr,
+                    Err(e) => problems.push(format!("{name}={v}: {e}")),
+                }
+            }
+        };
+        parse_addr("OMSD_CONTROL_LISTEN", &mut self.control.listen);
+        parse_addr("OMSD_METRICS_LISTEN", &mut self.metrics.listen);
+        if let Some(v) = env("OMSD_METRICS_ENABLED") {
+            match v.parse() {
+                Ok(b) => self.metrics.enabled = b,
+                Err(_) => {
+                    problems.push(format!("OMSD_METRICS_ENABLED={v}: expected true or false"))
+                }
+            }
+        }
+        if let Some(v) = env("OMSD_STORE_URL") {
+            self.store.url = v;
+        }
+        if let Some(v) = env("OMSD_LOG_FORMAT") {
+            self.log.format = v;
+        }
+        if let Some(v) = env("OMSD_LOG_LEVEL") {
+            self.log.level = v;
+        }
+        for venue in &mut self.venues {
+            let prefix = format!(
+                "OMSD_VENUE_{}",
+                venue.name.to_ascii_uppercase().replace('-', "_")
+            );
+            for (suffix, field) in [
+                ("REST_URL", &mut venue.rest_url),
+                ("STREAM_URL", &mut venue.stream_url),
+                ("WS_API_URL", &mut venue.ws_api_url),
+            ] {
+                if let Some(v) = env(&format!("{prefix}_{suffix}")) {
+                    *field = Some(v);
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Checks the whole configuration and reports every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            problems.push(format!(
+                "log.format '{}': expected human or json",
+                self.log.format
+            ));
+        }
+        let url = &self.store.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problems.push("store.url: expected sqlite:PATH or postgres://...".to_string());
+        }
+        if self.oms.request_timeout_ms == 0 {
+            problems.push("oms.request_timeout_ms must be positive".into());
+        }
+        if self.venues.is_empty() {
+            problems.push("no [[venues]] configured".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, v) in self.venues.iter().enumerate() {
+            let at = format!("venues[{i}] ({})", v.name);
+            if v.name.is_empty()
+                || !v
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!("{at}: name must be non-empty [A-Za-z0-9_-]"));
+            }
+            if !names.insert(v.name.clone()) {
+                problems.push(format!("{at}: duplicate venue name"));
+            }
+            if v.kind != "binance" {
+                problems.push(format!("{at}: unknown kind '{}' (known: binance)", v.kind));
+            }
+            if !v.embedded_sim {
+                for (field, value) in [
+                    ("rest_url", &v.rest_url),
+                    ("stream_url", &v.stream_url),
+                    ("ws_api_url", &v.ws_api_url),
+                ] {
+                    if value.as_deref().is_none_or(str::is_empty) {
+                        problems.push(format!(
+                            "{at}: {field} is required unless embedded_sim = true"
+                        ));
+                    }
+                }
+            }
+            if v.credentials == CredentialSource::Env {
+                for (field, value) in [
+                    ("api_key_env", &v.api_key_env),
+                    ("api_secret_env", &v.api_secret_env),
+                ] {
+                    if value.as_deref().is_none_or(str::is_empty) {
+                        problems.push(format!(
+                            "{at}: {field} is required with credentials = \"env\""
+                        ));
+                    }
+                }
+            }
+            if v.symbols.is_empty() {
+                problems.push(format!("{at}: symbols must list at least one instrument"));
+            }
+            for s in &v.symbols {
+                if s.split('-').count() != 2 || s.split('-').any(str::is_empty) {
+                    problems.push(format!("{at}: symbol '{s}' is not BASE-QUOTE"));
+                }
+            }
+            if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
+                problems.push(format!("{at}: recv_window_ms must be in 1..=60000"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_configs_are_valid() {
+        for file in ["config/default.toml", "config/sim-standalone.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let config = Config::from_toml(&text).unwrap();
+            config.validate().unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let config = Config::from_toml(
+            r#"
+            log = { format = "xml" }
+            store = { url = "mysql://x" }
+            [[venues]]
+            name = "b"
+            kind = "kraken"
+            symbols = ["BTCUSDT"]
+            credentials = "env"
+            "#,
+        )
+        .unwrap();
+        let err = config.validate().unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "log.format",
+            "store.url",
+            "unknown kind",
+            "rest_url",
+            "api_key_env",
+            "BTCUSDT",
+        ] {
+            assert!(text.contains(needle), "missing '{needle}' in {text}");
+        }
+        assert!(err.0.len() >= 7, "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(Config::from_toml("[control]\nlisten = \"127.0.0.1:1\"\nport = 3\n").is_err());
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut config = Config::from_toml(
+            "[[venues]]\nname = \"bin-1\"\nkind = \"binance\"\nsymbols = [\"BTC-USDT\"]\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "OMSD_CONTROL_LISTEN" => Some("127.0.0.1:9000".to_string()),
+            "OMSD_STORE_URL" => Some("postgres://db/omsd".to_string()),
+            "OMSD_VENUE_BIN_1_REST_URL" => Some("http://127.0.0.1:1".to_string()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap();
+        assert_eq!(config.control.listen.port(), 9000);
+        assert_eq!(config.store.url, "postgres://db/omsd");
+        assert_eq!(
+            config.venues[0].rest_url.as_deref(),
+            Some("http://127.0.0.1:1")
+        );
+        let bad = |k: &str| (k == "OMSD_METRICS_LISTEN").then(|| "nope".to_string());
+        assert!(config.apply_env(bad).is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! The control port: HTTP+JSON for traders and operators, on loopback by default.
+//!
+//! [`router`] builds the whole API so tests can drive it with `oneshot`; [`serve`] runs it on a
+//! bound listener until shutdown. Every error is `{"error": {"code", "message"}}`.
+
+mod error;
+mod orders;
+pub mod views;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+use crate::market::{BookStatus, MarketHandle, TopOfBook};
+use crate::oms::OmsHandle;
+use crate::telemetry;
+use crate::venues::Venues;
+
+/// Shared state of the control port's handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub oms: OmsHandle,
+    pub venues: Arc<Venues>,
+    pub market: MarketHandle,
+    pub ready: Arc<AtomicBool>,
+    /// How long submit and cancel wait for the venue's answer before returning.
+    pub submit_wait: Duration,
+}
+
+/// The whole control API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/orders", get(orders::list).post(orders::submit))
+        .route("/v1/orders/{id}", get(orders::get).delete(orders::cancel))
+        .route("/v1/venues", get(venues))
+        .route("/v1/books/{venue}/{symbol}", get(book))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
+        })
+        .layer(middleware::from_fn(record_request))
+        .with_state(state)
+}
+
+/// Serves the router on `listener` until `shutdown` fires, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+fn endpoint_label(path: &str) -> &'static str {
+    match path {
+        "/v1/orders" => "/v1/orders",
+        "/v1/orders/{id}" => "/v1/orders/{id}",
+        "/v1/venues" => "/v1/venues",
+        "/v1/books/{venue}/{symbol}" => "/v1/books/{venue}/{symbol}",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        _ => "other",
+    }
+}
+
+async fn record_request(request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| endpoint_label(p.as_str()))
+        .unwrap_or("other");
+    let started = Instant::now();
+    let response = next.run(request).await;
+    telemetry::http_request(endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "start-up reconciliation has not finished",
+        )
+        .into_response()
+    }
+}
+
+/// One venue's live status.
+#[derive(Serialize)]
+struct VenueStatus {
+    name: String,
+    kind: String,
+    account: String,
+    user_stream_connected: bool,
+    reconciling: bool,
+    symbols: Vec<String>,
+    books: Vec<BookStatus>,
+}
+
+async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
+    let mut out = Vec::new();
+    for venue in state.venues.iter() {
+        let mut symbols: Vec<String> = venue.instruments.keys().cloned().collect();
+        symbols.sort();
+        out.push(VenueStatus {
+            name: venue.name().to_string(),
+            kind: venue.config.kind.clone(),
+            account: venue.config.account.clone(),
+            user_stream_connected: venue.user_stream_up(),
+            reconciling: venue.reconciling(),
+            symbols,
+            books: state.market.status(venue.name()).await,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookParams {
+    depth: Option<usize>,
+}
+
+async fn book(
+    State(state): State<AppState>,
+    Path((venue_name, symbol)): Path<(String, String)>,
+    params: Result<Query<BookParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TopOfBook>, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let depth = params.depth.unwrap_or(10).clamp(1, 100);
+    let venue = state
+        .venues
+        .get(&venue_name)
+        .ok_or_else(|| ApiError::not_found(format!("venue '{venue_name}' is not configured")))?;
+    let symbol = symbol.to_ascii_uppercase();
+    let instrument = venue.instruments.get(&symbol).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "symbol '{symbol}' is not followed on '{venue_name}'"
+        ))
+    })?;
+    state
+        .market
+        .top(&venue_name, &instrument.venue_symbol, depth)
+        .await
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "book_unavailable",
+                "no book data received yet",
+            )
+        })
+}

@@ -1,0 +1,19 @@
+//! omsd: a crypto exchange connector and order-management daemon.
+//!
+//! - [`config`]: typed configuration, environment overrides, validation;
+//! - [`app`]: the composition root and supervisor (`app::run`);
+//! - [`venues`]: the venue registry, the only place naming concrete adapters;
+//! - [`oms`]: the order state machine and the actor that applies every change;
+//! - [`market`]: local books kept from the venues' market streams;
+//! - [`store`]: orders, events, fills and idempotency keys on SQLite or PostgreSQL;
+//! - [`control`]: the HTTP+JSON control port;
+//! - [`telemetry`]: every metric name, logging set-up.
+
+pub mod app;
+pub mod config;
+pub mod control;
+pub mod market;
+pub mod oms;
+pub mod store;
+pub mod telemetry;
+pub mod venues;

@@ -1,0 +1,191 @@
+//! Market data: one actor keeps a local book per venue symbol from the adapters' events and
+//! answers top-of-book queries. A book that is out of sync is reported as such and never
+//! served as a price (DESIGN invariant 5).
+
+use std::collections::HashMap;
+
+use exchange_core::{BookUpdate, Level, MarketEvent, OrderBook};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry;
+
+/// Bound of the queue between adapters and the book keeper; data beyond it is dropped, counted.
+pub const MARKET_QUEUE: usize = 8192;
+
+/// The top of one book as served to traders.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TopOfBook {
+    pub venue: String,
+    pub venue_symbol: String,
+    pub in_sync: bool,
+    pub last_update_id: u64,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+}
+
+/// Sync state of one book, for `/v1/venues`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BookStatus {
+    pub venue_symbol: String,
+    pub in_sync: bool,
+    pub last_update_id: u64,
+}
+
+enum Query {
+    Top {
+        venue: String,
+        venue_symbol: String,
+        depth: usize,
+        reply: oneshot::Sender<Option<TopOfBook>>,
+    },
+    Status {
+        venue: String,
+        reply: oneshot::Sender<Vec<BookStatus>>,
+    },
+}
+
+/// Handle to the book keeper.
+#[derive(Clone)]
+pub struct MarketHandle {
+    events_tx: mpsc::Sender<(String, MarketEvent)>,
+    query_tx: mpsc::Sender<Query>,
+}
+
+impl MarketHandle {
+    /// The sender adapters' events are forwarded into, tagged with the venue name.
+    pub fn events_tx(&self) -> mpsc::Sender<(String, MarketEvent)> {
+        self.events_tx.clone()
+    }
+
+    /// The best `depth` levels of a book, or `None` if the book is unknown.
+    pub async fn top(&self, venue: &str, venue_symbol: &str, depth: usize) -> Option<TopOfBook> {
+        let (reply, rx) = oneshot::channel();
+        let query = Query::Top {
+            venue: venue.into(),
+            venue_symbol: venue_symbol.into(),
+            depth,
+            reply,
+        };
+        self.query_tx.send(query).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Sync state of every book of a venue.
+    pub async fn status(&self, venue: &str) -> Vec<BookStatus> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .query_tx
+            .send(Query::Status {
+                venue: venue.into(),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// The book keeper actor.
+pub struct MarketData {
+    books: HashMap<(String, String), OrderBook>,
+    events_rx: mpsc::Receiver<(String, MarketEvent)>,
+    query_rx: mpsc::Receiver<Query>,
+}
+
+impl MarketData {
+    pub fn new() -> (MarketData, MarketHandle) {
+        let (events_tx, events_rx) = mpsc::channel(MARKET_QUEUE);
+        let (query_tx, query_rx) = mpsc::channel(64);
+        (
+            MarketData {
+                books: HashMap::new(),
+                events_rx,
+                query_rx,
+            },
+            MarketHandle {
+                events_tx,
+                query_tx,
+            },
+        )
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some((venue, event)) = self.events_rx.recv() => self.apply(&venue, event),
+                Some(query) = self.query_rx.recv() => self.answer(query),
+                else => break,
+            }
+        }
+    }
+
+    fn apply(&mut self, venue: &str, event: MarketEvent) {
+        match event {
+            MarketEvent::Trade(_) => telemetry::market_trades(venue, 1),
+            MarketEvent::Book(update) => {
+                let (symbol, kind) = match &update {
+                    BookUpdate::Snapshot(s) => (&s.venue_symbol, "snapshot"),
+                    BookUpdate::Delta(d) => (&d.venue_symbol, "delta"),
+                    BookUpdate::OutOfSync { venue_symbol, .. } => (venue_symbol, "out_of_sync"),
+                };
+                let book = self
+                    .books
+                    .entry((venue.to_string(), symbol.clone()))
+                    .or_default();
+                book.apply(&update);
+                telemetry::book_update(venue, symbol, kind, book.in_sync());
+            }
+        }
+    }
+
+    fn answer(&self, query: Query) {
+        match query {
+            Query::Top {
+                venue,
+                venue_symbol,
+                depth,
+                reply,
+            } => {
+                let top = self
+                    .books
+                    .get(&(venue.clone(), venue_symbol.clone()))
+                    .map(|book| {
+                        let (bids, asks) = if book.in_sync() {
+                            book.top(depth)
+                        } else {
+                            (Vec::new(), Vec::new())
+                        };
+                        TopOfBook {
+                            venue,
+                            venue_symbol,
+                            in_sync: book.in_sync(),
+                            last_update_id: book.last_update_id(),
+                            bids,
+                            asks,
+                        }
+                    });
+                let _ = reply.send(top);
+            }
+            Query::Status { venue, reply } => {
+                let mut status: Vec<BookStatus> = self
+                    .books
+                    .iter()
+                    .filter(|((v, _), _)| *v == venue)
+                    .map(|((_, s), book)| BookStatus {
+                        venue_symbol: s.clone(),
+                        in_sync: book.in_sync(),
+                        last_update_id: book.last_update_id(),
+                    })
+                    .collect();
+                status.sort_by(|a, b| a.venue_symbol.cmp(&b.venue_symbol));
+                let _ = reply.send(status);
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Pre-trade checks: everything that can be decided locally is refused here, before the order
+//! is written or sent, so bad input never reaches the venue.
+
+use exchange_core::{FilterViolation, Instrument};
+
+use super::{OmsError, SubmitRequest, ids};
+use crate::venues::Venue;
+
+/// Checks a request against its venue and instrument; returns the instrument to trade.
+pub fn check<'v>(venue: &'v Venue, req: &SubmitRequest) -> Result<&'v Instrument, OmsError> {
+    let instrument = venue
+        .instruments
+        .get(&req.symbol)
+        .ok_or_else(|| OmsError::Invalid {
+            code: "unknown_symbol",
+            message: format!(
+                "symbol '{}' is not traded on venue '{}'",
+                req.symbol, req.venue
+            ),
+        })?;
+    if !instrument.trading {
+        return Err(OmsError::Invalid {
+            code: "symbol_not_trading",
+            message: format!(
+                "symbol '{}' is not trading on venue '{}'",
+                req.symbol, req.venue
+            ),
+        });
+    }
+    if let Some(id) = &req.client_order_id
+        && !ids::valid_client_order_id(id)
+    {
+        return Err(OmsError::Invalid {
+            code: "invalid_client_order_id",
+            message: "client_order_id must be 1 to 36 characters of [A-Za-z0-9_-]".into(),
+        });
+    }
+    instrument
+        .filters
+        .check(req.order_type, req.quantity, req.price)
+        .map_err(|v| OmsError::Invalid {
+            code: violation_code(&v),
+            message: format!("{}: {v}", req.symbol),
+        })?;
+    Ok(instrument)
+}
+
+fn violation_code(v: &FilterViolation) -> &'static str {
+    match v {
+        FilterViolation::NonPositiveQuantity
+        | FilterViolation::QuantityOffStep { .. }
+        | FilterViolation::QuantityOutOfRange { .. } => "invalid_quantity",
+        FilterViolation::NonPositivePrice
+        | FilterViolation::MissingPrice
+        | FilterViolation::UnexpectedPrice
+        | FilterViolation::PriceOffTick { .. }
+        | FilterViolation::PriceOutOfRange { .. } => "invalid_price",
+        FilterViolation::NotionalOutOfRange { .. } => "invalid_notional",
+    }
+}

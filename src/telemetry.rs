@@ -1,0 +1,191 @@
+//! Every metric name omsd exports, declared once, and one function per notable event that logs
+//! and counts together, so business code never calls `counter!` with a literal name. Grafana
+//! dashboards and Prometheus alert rules use only the names below.
+//!
+//! Label values come from bounded sets only: configured venue names and symbols, endpoint
+//! templates, status and reason enums; never an order id.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+/// Orders accepted by the control port and written as `pending_new`.
+pub const ORDERS_SUBMITTED: &str = "omsd_orders_submitted_total";
+/// Orders refused before anything was sent (validation, risk) or rejected by the venue.
+pub const ORDERS_REJECTED: &str = "omsd_orders_rejected_total";
+/// Order status changes applied by the OMS, by new status.
+pub const ORDER_TRANSITIONS: &str = "omsd_order_transitions_total";
+/// Execution reports received, by outcome (`applied`, `duplicate`, `stale`, `unknown_order`).
+pub const EXECUTION_REPORTS: &str = "omsd_execution_reports_total";
+/// Fills stored (each venue trade id once).
+pub const FILLS: &str = "omsd_fills_total";
+/// Duration of one order send to the venue.
+pub const ORDER_SEND_SECONDS: &str = "omsd_order_send_duration_seconds";
+/// Orders whose send outcome is unknown and had to be resolved by asking the venue.
+pub const UNKNOWN_RESOLUTIONS: &str = "omsd_unknown_order_resolutions_total";
+/// Reconciliation runs against a venue, by outcome.
+pub const RECONCILIATIONS: &str = "omsd_reconciliations_total";
+/// 1 while the user-data stream of a venue is subscribed.
+pub const USER_STREAM_UP: &str = "omsd_user_stream_up";
+/// User-data stream connects and disconnects.
+pub const USER_STREAM_EVENTS: &str = "omsd_user_stream_events_total";
+/// Book updates applied, by kind (`snapshot`, `delta`, `out_of_sync`).
+pub const BOOK_UPDATES: &str = "omsd_book_updates_total";
+/// 1 while a book is in sync with the venue.
+pub const BOOK_IN_SYNC: &str = "omsd_book_in_sync";
+/// Public trades received.
+pub const MARKET_TRADES: &str = "omsd_market_trades_total";
+/// Market-data events dropped because a bounded queue was full.
+pub const MARKET_EVENTS_DROPPED: &str = "omsd_market_events_dropped_total";
+/// Control-port requests by endpoint and HTTP status.
+pub const HTTP_REQUESTS: &str = "omsd_http_requests_total";
+/// Control-port request duration by endpoint.
+pub const HTTP_REQUEST_SECONDS: &str = "omsd_http_request_duration_seconds";
+/// 1 once start-up reconciliation succeeded and the daemon serves orders.
+pub const READY: &str = "omsd_ready";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the Prometheus exporter serving `/metrics` on `listen`. Call within a runtime.
+/// A second install in the same process (tests running several daemons) is reported and ignored.
+pub fn install_exporter(listen: SocketAddr) {
+    let builder = PrometheusBuilder::new()
+        .with_http_listener(listen)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS);
+    match builder {
+        Ok(builder) => match builder.install() {
+            Ok(()) => tracing::info!(%listen, "metrics exporter listening"),
+            Err(e) => tracing::warn!(error = %e, "metrics exporter not installed"),
+        },
+        Err(e) => tracing::warn!(error = %e, "metrics exporter not configured"),
+    }
+}
+
+/// Sets up `tracing` output: `human` or `json`, filter from `RUST_LOG` or `level`.
+pub fn init_logging(format: &str, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if result.is_err() {
+        tracing::debug!("logging already initialised");
+    }
+}
+
+pub fn order_submitted(venue: &str, symbol: &str, client_order_id: &str) {
+    tracing::info!(venue, symbol, client_order_id, "order accepted");
+    counter!(ORDERS_SUBMITTED, "venue" => venue.to_string()).increment(1);
+}
+
+/// `reason` must come from a bounded set (an error code, not a message).
+pub fn order_rejected(venue: &str, reason: &'static str, message: &str) {
+    tracing::info!(venue, reason, message, "order rejected");
+    counter!(ORDERS_REJECTED, "venue" => venue.to_string(), "reason" => reason).increment(1);
+}
+
+pub fn order_transition(venue: &str, order_id: i64, from: &str, to: &'static str) {
+    tracing::info!(venue, order_id, from, to, "order status changed");
+    counter!(ORDER_TRANSITIONS, "venue" => venue.to_string(), "status" => to).increment(1);
+}
+
+pub fn execution_report(venue: &str, outcome: &'static str) {
+    if outcome != "applied" {
+        tracing::debug!(venue, outcome, "execution report ignored");
+    }
+    counter!(EXECUTION_REPORTS, "venue" => venue.to_string(), "outcome" => outcome).increment(1);
+}
+
+pub fn fills_stored(venue: &str, count: usize) {
+    if count > 0 {
+        counter!(FILLS, "venue" => venue.to_string()).increment(count as u64);
+    }
+}
+
+pub fn order_sent(venue: &str, elapsed: Duration, outcome: &'static str) {
+    tracing::debug!(
+        venue,
+        outcome,
+        elapsed_ms = elapsed.as_millis() as u64,
+        "order send finished"
+    );
+    histogram!(ORDER_SEND_SECONDS, "venue" => venue.to_string(), "status" => outcome)
+        .record(elapsed.as_secs_f64());
+}
+
+pub fn unknown_resolved(venue: &str, order_id: i64, outcome: &'static str) {
+    tracing::warn!(
+        venue,
+        order_id,
+        outcome,
+        "unknown order outcome resolved by asking the venue"
+    );
+    counter!(UNKNOWN_RESOLUTIONS, "venue" => venue.to_string(), "reason" => outcome).increment(1);
+}
+
+pub fn reconciliation(venue: &str, checked: usize, changed: usize, outcome: &'static str) {
+    if outcome == "ok" {
+        tracing::info!(venue, checked, changed, "reconciliation finished");
+    } else {
+        tracing::warn!(
+            venue,
+            checked,
+            changed,
+            outcome,
+            "reconciliation incomplete"
+        );
+    }
+    counter!(RECONCILIATIONS, "venue" => venue.to_string(), "status" => outcome).increment(1);
+}
+
+pub fn user_stream_connected(venue: &str) {
+    tracing::info!(venue, "user-data stream subscribed");
+    gauge!(USER_STREAM_UP, "venue" => venue.to_string()).set(1.0);
+    counter!(USER_STREAM_EVENTS, "venue" => venue.to_string(), "status" => "connected")
+        .increment(1);
+}
+
+pub fn user_stream_disconnected(venue: &str, reason: &str) {
+    tracing::warn!(venue, reason, "user-data stream lost; adapter reconnects");
+    gauge!(USER_STREAM_UP, "venue" => venue.to_string()).set(0.0);
+    counter!(USER_STREAM_EVENTS, "venue" => venue.to_string(), "status" => "disconnected")
+        .increment(1);
+}
+
+pub fn book_update(venue: &str, symbol: &str, kind: &'static str, in_sync: bool) {
+    if kind != "delta" {
+        tracing::info!(venue, symbol, kind, in_sync, "book sync state");
+    }
+    counter!(BOOK_UPDATES, "venue" => venue.to_string(), "symbol" => symbol.to_string(), "reason" => kind)
+        .increment(1);
+    gauge!(BOOK_IN_SYNC, "venue" => venue.to_string(), "symbol" => symbol.to_string())
+        .set(if in_sync { 1.0 } else { 0.0 });
+}
+
+pub fn market_trades(venue: &str, count: u64) {
+    counter!(MARKET_TRADES, "venue" => venue.to_string()).increment(count);
+}
+
+pub fn market_events_dropped(venue: &str, count: u64) {
+    tracing::warn!(venue, count, "market data dropped: queue full");
+    counter!(MARKET_EVENTS_DROPPED, "venue" => venue.to_string()).increment(count);
+}
+
+pub fn http_request(endpoint: &'static str, status: u16, elapsed: Duration) {
+    counter!(HTTP_REQUESTS, "endpoint" => endpoint, "status" => status.to_string()).increment(1);
+    histogram!(HTTP_REQUEST_SECONDS, "endpoint" => endpoint).record(elapsed.as_secs_f64());
+}
+
+pub fn ready(ready: bool) {
+    tracing::info!(ready, "readiness changed");
+    gauge!(READY).set(if ready { 1.0 } else { 0.0 });
+}

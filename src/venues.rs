@@ -1,0 +1,180 @@
+//! The venue registry, and the one place that names concrete adapters: it turns each
+//! `[[venues]]` entry into an `Arc<dyn Exchange>`, loads its instruments and keeps the live
+//! status the control port reports.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use exchange_core::{Exchange, Instrument};
+
+use crate::config::{CredentialSource, VenueConfig};
+
+/// Endpoints and credentials a venue adapter is built with.
+#[derive(Clone)]
+pub struct VenueEndpoints {
+    pub rest_url: String,
+    pub stream_url: String,
+    pub ws_api_url: String,
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+impl std::fmt::Debug for VenueEndpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VenueEndpoints")
+            .field("rest_url", &self.rest_url)
+            .field("stream_url", &self.stream_url)
+            .field("ws_api_url", &self.ws_api_url)
+            .field("api_key", &"<redacted>")
+            .field("api_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Resolves a venue's credentials from where its configuration says they are.
+pub fn credentials(config: &VenueConfig) -> anyhow::Result<(String, String)> {
+    match config.credentials {
+        CredentialSource::SimDemo => {
+            let key = std::env::var("OMSD_SIM_API_KEY")
+                .unwrap_or_else(|_| exchange_sim::DEFAULT_API_KEY.into());
+            let secret = std::env::var("OMSD_SIM_API_SECRET")
+                .unwrap_or_else(|_| exchange_sim::DEFAULT_API_SECRET.into());
+            Ok((key, secret))
+        }
+        CredentialSource::Env => {
+            let read = |name: &Option<String>| -> anyhow::Result<String> {
+                let name = name.as_deref().unwrap_or_default();
+                std::env::var(name).map_err(|_| {
+                    anyhow::anyhow!(
+                        "venue {}: environment variable {name} is not set",
+                        config.name
+                    )
+                })
+            };
+            Ok((read(&config.api_key_env)?, read(&config.api_secret_env)?))
+        }
+    }
+}
+
+/// Builds the adapter for one venue. The only match on venue kinds in the daemon.
+pub fn build_exchange(
+    config: &VenueConfig,
+    endpoints: VenueEndpoints,
+) -> anyhow::Result<Arc<dyn Exchange>> {
+    match config.kind.as_str() {
+        "binance" => {
+            let mut adapter_config = exchange_binance::BinanceConfig::new(
+                config.name.clone(),
+                endpoints.rest_url,
+                endpoints.stream_url,
+                endpoints.ws_api_url,
+                endpoints.api_key,
+                exchange_binance::ApiSecret::new(endpoints.api_secret),
+            );
+            adapter_config.recv_window_ms = config.recv_window_ms;
+            Ok(Arc::new(exchange_binance::BinanceExchange::new(
+                adapter_config,
+            )?))
+        }
+        other => anyhow::bail!("venue {}: unknown kind '{other}'", config.name),
+    }
+}
+
+/// A configured venue with its adapter, instruments and live status.
+pub struct Venue {
+    pub config: VenueConfig,
+    pub exchange: Arc<dyn Exchange>,
+    /// Configured instruments by canonical name.
+    pub instruments: HashMap<String, Instrument>,
+    user_stream_up: AtomicBool,
+    reconciling: AtomicBool,
+}
+
+impl Venue {
+    /// Loads the venue's instruments and keeps the configured ones; a configured symbol the
+    /// venue does not list is an error.
+    pub async fn connect(
+        config: VenueConfig,
+        exchange: Arc<dyn Exchange>,
+    ) -> anyhow::Result<Venue> {
+        let listed = tokio::time::timeout(Duration::from_secs(30), exchange.instruments())
+            .await
+            .map_err(|_| anyhow::anyhow!("venue {}: timed out loading instruments", config.name))?
+            .map_err(|e| anyhow::anyhow!("venue {}: loading instruments: {e}", config.name))?;
+        let mut instruments = HashMap::new();
+        let mut missing = Vec::new();
+        for symbol in &config.symbols {
+            match listed.iter().find(|i| &i.name == symbol) {
+                Some(instrument) => {
+                    instruments.insert(symbol.clone(), instrument.clone());
+                }
+                None => missing.push(symbol.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "venue {}: instruments not listed by the venue: {}",
+                config.name,
+                missing.join(", ")
+            );
+        }
+        Ok(Venue {
+            config,
+            exchange,
+            instruments,
+            user_stream_up: AtomicBool::new(false),
+            reconciling: AtomicBool::new(true),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Looks up an instrument by its venue symbol.
+    pub fn instrument_by_venue_symbol(&self, venue_symbol: &str) -> Option<&Instrument> {
+        self.instruments
+            .values()
+            .find(|i| i.venue_symbol == venue_symbol)
+    }
+
+    pub fn set_user_stream_up(&self, up: bool) {
+        self.user_stream_up.store(up, Ordering::Relaxed);
+    }
+
+    pub fn user_stream_up(&self) -> bool {
+        self.user_stream_up.load(Ordering::Relaxed)
+    }
+
+    pub fn set_reconciling(&self, on: bool) {
+        self.reconciling.store(on, Ordering::Relaxed);
+    }
+
+    /// While reconciling, new submissions for this venue are refused (retryable 503).
+    pub fn reconciling(&self) -> bool {
+        self.reconciling.load(Ordering::Relaxed)
+    }
+}
+
+/// All configured venues by name.
+#[derive(Default)]
+pub struct Venues {
+    by_name: HashMap<String, Arc<Venue>>,
+}
+
+impl Venues {
+    pub fn insert(&mut self, venue: Venue) {
+        self.by_name
+            .insert(venue.config.name.clone(), Arc::new(venue));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Venue>> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Venue>> {
+        self.by_name.values()
+    }
+}

@@ -1,0 +1,268 @@
+//! Shared harness of the end-to-end tests: a real `omsd-sim` server and a real omsd daemon
+//! talking over loopback sockets, on SQLite or on a throwaway PostgreSQL database.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use omsd::app::App;
+use omsd::config::Config;
+use serde_json::{Value, json};
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A simulator and a daemon wired together, with an HTTP client for the control port.
+pub struct Stack {
+    pub sim: exchange_sim::SimHandle,
+    pub app: Option<App>,
+    pub config: Config,
+    pub http: reqwest::Client,
+    pub store_url: String,
+    _dir: tempdir::TempDir,
+}
+
+pub mod tempdir {
+    //! A temporary directory removed on drop.
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(prefix: &str) -> TempDir {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let path =
+                std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("create temp dir");
+            TempDir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The PostgreSQL server URL for tests, or `None` to skip (outside CI only).
+pub fn postgres_server_url() -> Option<String> {
+    match std::env::var("OMSD_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but OMSD_TEST_DATABASE_URL is not: run the suite with scripts/test.sh"
+            )
+        }
+        _ => {
+            eprintln!("skipping: OMSD_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// Creates a fresh database on the test server and returns its URL.
+pub async fn fresh_postgres_database(server_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!(
+        "omsd_e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let mut conn = sqlx::PgConnection::connect(server_url)
+        .await
+        .expect("connect to the test server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let (base, _) = server_url
+        .rsplit_once('/')
+        .expect("server url has a database path");
+    format!("{base}/{name}")
+}
+
+fn config_for(sim: &exchange_sim::SimHandle, store_url: &str) -> Config {
+    let text = format!(
+        r#"
+        control = {{ listen = "127.0.0.1:0" }}
+        metrics = {{ enabled = false }}
+        store = {{ url = "{store_url}" }}
+        oms = {{ request_timeout_ms = 3000, submit_wait_ms = 3000 }}
+        [[venues]]
+        name = "binance"
+        kind = "binance"
+        rest_url = "{rest}"
+        stream_url = "{stream}"
+        ws_api_url = "{ws_api}"
+        credentials = "sim-demo"
+        symbols = ["BTC-USDT", "ETH-USDT"]
+        "#,
+        rest = sim.rest_url(),
+        stream = sim.stream_url(),
+        ws_api = sim.ws_api_url(),
+    );
+    let config = Config::from_toml(&text).expect("test config parses");
+    config.validate().expect("test config is valid");
+    config
+}
+
+impl Stack {
+    /// Starts a simulator and a daemon on `backend`; `None` when PostgreSQL is not available
+    /// outside CI.
+    pub async fn start(backend: Backend) -> Option<Stack> {
+        let dir = tempdir::TempDir::new("omsd-e2e");
+        let store_url = match backend {
+            Backend::Sqlite => format!("sqlite:{}", dir.path().join("omsd.db").display()),
+            Backend::Postgres => fresh_postgres_database(&postgres_server_url()?).await,
+        };
+        let sim = exchange_sim::start(exchange_sim::SimConfig::demo())
+            .await
+            .expect("simulator starts");
+        let config = config_for(&sim, &store_url);
+        let app = App::start(config.clone()).await.expect("omsd starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        Some(Stack {
+            sim,
+            app: Some(app),
+            config,
+            http,
+            store_url,
+            _dir: dir,
+        })
+    }
+
+    fn app(&self) -> &App {
+        self.app.as_ref().expect("daemon running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.app().control_addr())
+    }
+
+    /// Stops the daemon and starts it again on the same store and simulator.
+    pub async fn restart(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        self.app = Some(
+            App::start(self.config.clone())
+                .await
+                .expect("omsd restarts"),
+        );
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        self.sim.shutdown().await;
+    }
+
+    /// Posts an order; returns the HTTP status and the JSON body.
+    pub async fn post_order(&self, key: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url("/v1/orders")).json(body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req.send().await.expect("control port answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("control port answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
+    pub async fn delete_json(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("control port answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
+    /// The best ask of BTC-USDT once the daemon's book is in sync.
+    pub async fn best_ask(&self) -> rust_decimal::Decimal {
+        let book = poll(Duration::from_secs(10), || async {
+            let (status, book) = self.get_json("/v1/books/binance/BTC-USDT?depth=5").await;
+            (status == 200 && book["in_sync"] == json!(true) && book["asks"][0].is_object())
+                .then_some(book)
+        })
+        .await
+        .expect("book in sync within 10 s");
+        book["asks"][0]["price"]
+            .as_str()
+            .expect("price string")
+            .parse()
+            .expect("decimal")
+    }
+
+    /// Orders the simulator received from the demo account.
+    pub fn sim_orders_received(&self) -> u64 {
+        self.sim.stats().orders_received
+    }
+}
+
+/// Polls `check` until it returns `Some`, or `None` after `deadline`.
+pub async fn poll<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A crossing limit buy for 0.001 BTC at `price`.
+pub fn crossing_buy(price: rust_decimal::Decimal) -> Value {
+    json!({
+        "venue": "binance",
+        "symbol": "BTC-USDT",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "0.001",
+        "price": price.to_string(),
+        "time_in_force": "gtc",
+    })
+}
+
+pub fn sqlite_path(store_url: &str) -> PathBuf {
+    PathBuf::from(store_url.trim_start_matches("sqlite:"))
+}
