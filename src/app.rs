@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::control::{self, AppState};
 use crate::market::{MarketData, MarketHandle};
-use crate::oms::{Oms, OmsHandle};
+use crate::oms::{Oms, OmsHandle, OmsSettings};
 use crate::store::{self, Store};
 use crate::telemetry;
 use crate::venues::{self, Venue, VenueEndpoints, Venues};
@@ -71,10 +71,14 @@ impl App {
         let intake = CancellationToken::new();
         let tasks = TaskTracker::new();
         let request_timeout = Duration::from_millis(config.oms.request_timeout_ms);
+        let settings = OmsSettings {
+            request_timeout,
+            poll_interval: Duration::from_millis(config.oms.poll_interval_ms),
+        };
         let (oms, oms_handle) = Oms::new(
             store.clone(),
             venues.clone(),
-            request_timeout,
+            settings,
             shutdown.child_token(),
         );
         tasks.spawn(oms.run());

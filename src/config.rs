@@ -74,6 +74,9 @@ pub struct OmsConfig {
     /// How long an HTTP submit waits for the venue's answer before returning the order as it is.
     #[serde(default = "default_submit_wait_ms")]
     pub submit_wait_ms: u64,
+    /// How often open orders are polled over REST while a venue's user stream is down.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
 }
 
 /// Where a venue's credentials come from.
@@ -143,6 +146,9 @@ fn default_request_timeout_ms() -> u64 {
 fn default_submit_wait_ms() -> u64 {
     5_000
 }
+fn default_poll_interval_ms() -> u64 {
+    1_000
+}
 fn default_account() -> String {
     "main".into()
 }
@@ -188,6 +194,7 @@ impl Default for OmsConfig {
         OmsConfig {
             request_timeout_ms: default_request_timeout_ms(),
             submit_wait_ms: default_submit_wait_ms(),
+            poll_interval_ms: default_poll_interval_ms(),
         }
     }
 }
@@ -285,6 +292,9 @@ impl Config {
         }
         if self.oms.request_timeout_ms == 0 {
             problems.push("oms.request_timeout_ms must be positive".into());
+        }
+        if self.oms.poll_interval_ms < 100 {
+            problems.push("oms.poll_interval_ms must be at least 100".into());
         }
         if self.venues.is_empty() {
             problems.push("no [[venues]] configured".into());

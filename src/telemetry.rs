@@ -132,6 +132,26 @@ pub fn unknown_resolved(venue: &str, order_id: i64, outcome: &'static str) {
     counter!(UNKNOWN_RESOLUTIONS, "venue" => venue.to_string(), "reason" => outcome).increment(1);
 }
 
+/// Orders found open on a venue under our prefix and recorded.
+pub const ORDERS_ADOPTED: &str = "omsd_orders_adopted_total";
+/// Open-order polls made while a venue's user stream is down.
+pub const ORDER_POLLS: &str = "omsd_order_polls_total";
+
+pub fn order_adopted(venue: &str, order_id: i64, client_order_id: &str) {
+    tracing::warn!(
+        venue,
+        order_id,
+        client_order_id,
+        "adopted an order found on the venue"
+    );
+    counter!(ORDERS_ADOPTED, "venue" => venue.to_string()).increment(1);
+}
+
+pub fn order_poll(venue: &str, checked: usize, changed: usize) {
+    tracing::debug!(venue, checked, changed, "polled open orders");
+    counter!(ORDER_POLLS, "venue" => venue.to_string()).increment(1);
+}
+
 pub fn reconciliation(venue: &str, checked: usize, changed: usize, outcome: &'static str) {
     if outcome == "ok" {
         tracing::info!(venue, checked, changed, "reconciliation finished");

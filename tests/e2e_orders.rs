@@ -361,3 +361,64 @@ async fn resting_order_cancels_and_survives_restart() {
     assert_eq!(open, json!([]));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_open_on_the_venue_under_our_prefix_are_adopted() {
+    use exchange_core::{Exchange, NewOrder};
+    let Some(mut stack) = Stack::start(Backend::Sqlite).await else {
+        return;
+    };
+    let resting = (stack.best_ask().await * Decimal::new(90, 2)).round_dp(2);
+    // Another process on the same account sends an order with our prefix.
+    let config = exchange_binance::BinanceConfig::new(
+        "binance",
+        stack.sim.rest_url(),
+        stack.sim.stream_url(),
+        stack.sim.ws_api_url(),
+        stack.sim.api_key(),
+        exchange_binance::ApiSecret::new(stack.sim.api_secret()),
+    );
+    let other = exchange_binance::BinanceExchange::new(config).unwrap();
+    let ours = NewOrder {
+        client_order_id: "omsd-adopt-me-1".into(),
+        ..placed_order(resting)
+    };
+    let placed = other.place_order(&ours).await.unwrap();
+    // And one without our prefix, which is not ours to adopt.
+    let foreign = NewOrder {
+        client_order_id: "someone-else-1".into(),
+        ..placed_order(resting)
+    };
+    other.place_order(&foreign).await.unwrap();
+
+    stack.restart().await;
+    let (_, orders) = stack.get_json("/v1/orders?status=new").await;
+    let orders = orders.as_array().unwrap();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["client_order_id"], json!("omsd-adopt-me-1"));
+    assert_eq!(orders[0]["symbol"], json!("BTC-USDT"));
+    assert_eq!(orders[0]["quantity"], json!("0.002"));
+    assert_eq!(orders[0]["venue_order_id"], json!(placed.venue_order_id));
+
+    // Once adopted, it is managed like any other order.
+    let id = orders[0]["id"].as_i64().unwrap();
+    let (status, canceled) = stack.delete_json(&format!("/v1/orders/{id}")).await;
+    assert_eq!(
+        (status, &canceled["status"]),
+        (200, &json!("canceled")),
+        "{canceled}"
+    );
+    stack.stop().await;
+}
+
+fn placed_order(price: Decimal) -> exchange_core::NewOrder {
+    exchange_core::NewOrder {
+        client_order_id: String::new(),
+        venue_symbol: "BTCUSDT".into(),
+        side: exchange_core::Side::Buy,
+        order_type: exchange_core::OrderType::Limit,
+        time_in_force: exchange_core::TimeInForce::Gtc,
+        quantity: Decimal::new(2, 3),
+        price: Some(price),
+    }
+}

@@ -10,17 +10,27 @@ use tokio_util::task::TaskTracker;
 
 use super::apply::Change;
 use super::{
-    Command, OmsError, OmsHandle, ReconcileReport, SubmitRequest, Submitted, ids, resolve, risk,
+    Command, OmsError, OmsHandle, ReconcileReport, SubmitRequest, Submitted, ids, reconcile,
+    resolve, risk,
 };
 use crate::store::{CreateOutcome, NewOrderRecord, OrderRecord, Store};
 use crate::telemetry;
 use crate::venues::Venues;
 
 const COMMAND_QUEUE: usize = 4096;
+const EVENT_FANOUT: usize = 4096;
 
 /// Event kind published once the venue answered (or failed to answer) an order send.
 pub const SEND_ANSWERED: &str = "send_answered";
-const EVENT_FANOUT: usize = 4096;
+
+/// Timing settings of the OMS.
+#[derive(Debug, Clone, Copy)]
+pub struct OmsSettings {
+    /// Deadline of one venue call.
+    pub request_timeout: Duration,
+    /// How often open orders are polled while a venue's user stream is down.
+    pub poll_interval: Duration,
+}
 
 /// The OMS actor. Create with [`Oms::new`], then drive it with [`Oms::run`].
 pub struct Oms {
@@ -32,6 +42,7 @@ pub struct Oms {
     pub(super) tasks: TaskTracker,
     pub(super) shutdown: CancellationToken,
     pub(super) request_timeout: Duration,
+    pub(super) poll_interval: Duration,
 }
 
 impl Oms {
@@ -39,7 +50,7 @@ impl Oms {
     pub fn new(
         store: Arc<dyn Store>,
         venues: Arc<Venues>,
-        request_timeout: Duration,
+        settings: OmsSettings,
         shutdown: CancellationToken,
     ) -> (Oms, OmsHandle) {
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -57,7 +68,8 @@ impl Oms {
             events_tx,
             tasks: TaskTracker::new(),
             shutdown,
-            request_timeout,
+            request_timeout: settings.request_timeout,
+            poll_interval: settings.poll_interval,
         };
         (oms, handle)
     }
@@ -124,6 +136,11 @@ impl Oms {
                 .await
                 .map(|_| ()),
             Command::NotOnVenue { order_id } => self.on_not_on_venue(order_id).await,
+            Command::Adopt {
+                venue,
+                snapshot,
+                fills,
+            } => self.adopt(&venue, snapshot, fills).await,
             Command::User { venue, event } => self.on_user_event(&venue, event).await,
             Command::Reconcile { venue, reply } => {
                 self.start_reconcile(&venue, reply);
@@ -337,8 +354,12 @@ impl Oms {
                 self.start_reconcile(venue, None);
             }
             UserEvent::Disconnected { reason } => {
+                let was_up = v.user_stream_up();
                 v.set_user_stream_up(false);
                 telemetry::user_stream_disconnected(venue, &reason);
+                if was_up {
+                    reconcile::spawn_poller(self, &v, self.poll_interval);
+                }
             }
             UserEvent::Execution(report) => {
                 let Some(order) = self
@@ -357,6 +378,44 @@ impl Oms {
         Ok(())
     }
 
+    /// Records an order found open on the venue under our prefix, then applies its state.
+    async fn adopt(
+        &mut self,
+        venue: &str,
+        snapshot: exchange_core::OrderSnapshot,
+        fills: Vec<exchange_core::Fill>,
+    ) -> Result<(), crate::store::StoreError> {
+        let Some(v) = self.venues.get(venue).cloned() else {
+            return Ok(());
+        };
+        let symbol = v
+            .instrument_by_venue_symbol(&snapshot.venue_symbol)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| snapshot.venue_symbol.clone());
+        let record = NewOrderRecord {
+            venue: venue.to_string(),
+            account: v.config.account.clone(),
+            symbol,
+            venue_symbol: snapshot.venue_symbol.clone(),
+            client_order_id: snapshot.client_order_id.clone(),
+            side: snapshot.side,
+            order_type: snapshot.order_type,
+            time_in_force: snapshot.time_in_force,
+            quantity: snapshot.quantity,
+            price: snapshot.price,
+            idempotency_key: format!("adopted:{venue}:{}", snapshot.client_order_id),
+            request_hash: "adopted".into(),
+            created_at_ms: now_ms(),
+        };
+        let order = match self.store.create_order(&record).await? {
+            CreateOutcome::Created(order) | CreateOutcome::Existing(order) => order,
+        };
+        telemetry::order_adopted(venue, order.id, &order.client_order_id);
+        let mut change = Change::from_snapshot(&snapshot, true, "adopted");
+        change.set_fills(fills);
+        self.observe(order.id, change).await.map(|_| ())
+    }
+
     fn start_reconcile(&mut self, venue: &str, reply: Option<oneshot::Sender<ReconcileReport>>) {
         let Some(v) = self.venues.get(venue).cloned() else {
             if let Some(reply) = reply {
@@ -365,7 +424,7 @@ impl Oms {
             return;
         };
         v.set_reconciling(true);
-        resolve::spawn_reconcile(self, &v, reply);
+        reconcile::spawn_reconcile(self, &v, reply);
     }
 
     /// Sets a local status (`pending_cancel`, `unknown`) decided by the OMS itself.

@@ -70,6 +70,11 @@ impl Change {
         )
     }
 
+    /// Replaces the fills this change reports.
+    pub(super) fn set_fills(&mut self, fills: Vec<Fill>) {
+        self.fills = fills;
+    }
+
     pub(super) fn rejected(reason: String, kind: &'static str) -> Change {
         Change::new(
             Observation {

@@ -10,6 +10,7 @@
 mod actor;
 mod apply;
 pub mod ids;
+mod reconcile;
 mod resolve;
 pub mod risk;
 pub mod state;
@@ -25,7 +26,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::store::{Store, StoreError};
 
-pub use actor::{Oms, SEND_ANSWERED};
+pub use actor::{Oms, OmsSettings, SEND_ANSWERED};
 pub use state::Observation;
 
 /// A validated order request from the control port.
@@ -122,6 +123,12 @@ pub(crate) enum Command {
         obs: Observation,
         fills: Vec<Fill>,
         kind: &'static str,
+    },
+    /// An order open on the venue under our prefix that the store does not know.
+    Adopt {
+        venue: String,
+        snapshot: OrderSnapshot,
+        fills: Vec<Fill>,
     },
     /// The venue has definitely never accepted this order (not found after its receive window).
     NotOnVenue { order_id: i64 },

@@ -1,16 +1,15 @@
 //! Venue calls made on behalf of the OMS, each in its own tracked task that reports back to
-//! the actor: sending an order, cancelling one, resolving an unknown outcome by asking the
-//! venue (never guessing, DESIGN invariant 3), and reconciling a venue's open orders.
+//! the actor: sending an order, cancelling one, and resolving an unknown outcome by asking the
+//! venue (never guessing, DESIGN invariant 3).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use exchange_core::{Exchange, ExchangeError, Fill, NewOrder, OrderSnapshot, OrderStatus};
-use tokio::sync::{mpsc, oneshot};
+use exchange_core::{Exchange, ExchangeError, Fill, NewOrder, OrderSnapshot};
 
 use super::actor::{Oms, now_ms};
-use super::{Command, Observation, ReconcileReport};
+use super::{Command, Observation};
 use crate::store::OrderRecord;
 use crate::telemetry;
 use crate::venues::Venue;
@@ -21,7 +20,7 @@ fn acceptance_window(venue: &Venue) -> i64 {
     venue.config.recv_window_ms as i64 + 5_000
 }
 
-async fn with_deadline<T>(
+pub(super) async fn with_deadline<T>(
     deadline: Duration,
     call: impl Future<Output = Result<T, ExchangeError>>,
 ) -> Result<T, ExchangeError> {
@@ -81,7 +80,7 @@ pub(super) fn spawn_cancel(oms: &Oms, venue: &Arc<Venue>, order: &OrderRecord) {
 }
 
 /// What one query of an order found.
-enum Lookup {
+pub(super) enum Lookup {
     Found(OrderSnapshot, Vec<Fill>),
     /// Not on the venue, and too old to still arrive there.
     NeverAccepted,
@@ -90,7 +89,7 @@ enum Lookup {
 }
 
 /// Queries an order and, when it has executions, its fills.
-async fn lookup(
+pub(super) async fn lookup(
     exchange: &dyn Exchange,
     venue: &Venue,
     order: &OrderRecord,
@@ -124,7 +123,7 @@ async fn lookup(
     }
 }
 
-fn observed(
+pub(super) fn observed(
     order_id: i64,
     snapshot: &OrderSnapshot,
     fills: Vec<Fill>,
@@ -188,79 +187,4 @@ pub(super) fn spawn_resolve(oms: &Oms, venue: &Arc<Venue>, order: &OrderRecord) 
             }
         }
     });
-}
-
-/// Queries every non-terminal order of a venue and applies what the venue says.
-pub(super) fn spawn_reconcile(
-    oms: &Oms,
-    venue: &Arc<Venue>,
-    reply: Option<oneshot::Sender<ReconcileReport>>,
-) {
-    let (venue, store, cmd_tx, deadline) = (
-        venue.clone(),
-        oms.store.clone(),
-        oms.cmd_tx.clone(),
-        oms.request_timeout,
-    );
-    let shutdown = oms.shutdown.clone();
-    oms.tasks.spawn(async move {
-        let mut report = ReconcileReport::default();
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = reconcile_orders(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
-        }
-        let _ = cmd_tx
-            .send(Command::Reconciled {
-                venue: venue.name().to_string(),
-                report,
-                reply,
-            })
-            .await;
-    });
-}
-
-async fn reconcile_orders(
-    venue: &Venue,
-    store: &dyn crate::store::Store,
-    cmd_tx: &mpsc::Sender<Command>,
-    deadline: Duration,
-    report: &mut ReconcileReport,
-) {
-    let orders = match store.open_orders(venue.name()).await {
-        Ok(orders) => orders,
-        Err(e) => {
-            tracing::error!(venue = venue.name(), error = %e, "cannot read open orders for reconciliation");
-            report.failed += 1;
-            return;
-        }
-    };
-    for order in orders {
-        report.checked += 1;
-        let cmd = match lookup(venue.exchange.as_ref(), venue, &order, deadline).await {
-            Ok(Lookup::Found(snapshot, fills)) => {
-                if snapshot.status != order.status
-                    || snapshot.filled_quantity != order.filled_quantity
-                {
-                    report.changed += 1;
-                }
-                observed(order.id, &snapshot, fills, "reconciled")
-            }
-            Ok(Lookup::NeverAccepted) => {
-                report.changed += 1;
-                Command::NotOnVenue { order_id: order.id }
-            }
-            Ok(Lookup::NotYet) => continue,
-            Err(e) => {
-                tracing::warn!(venue = venue.name(), order_id = order.id, error = %e, "order not reconciled");
-                report.failed += 1;
-                continue;
-            }
-        };
-        if order.status == OrderStatus::Unknown {
-            telemetry::unknown_resolved(venue.name(), order.id, "reconciled");
-        }
-        if cmd_tx.send(cmd).await.is_err() {
-            return;
-        }
-    }
 }

@@ -249,6 +249,22 @@ pub trait Store: Send + Sync + 'static {
         client_order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError>;
 
+    /// The order the venue knows by `venue_order_id` on `venue_symbol`.
+    async fn find_order_by_venue_order_id(
+        &self,
+        venue: &str,
+        venue_symbol: &str,
+        venue_order_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError>;
+
+    /// The newest stored fill of a venue symbol (highest numeric trade id), where a backfill
+    /// of missed fills starts.
+    async fn last_fill(
+        &self,
+        venue: &str,
+        venue_symbol: &str,
+    ) -> Result<Option<FillRecord>, StoreError>;
+
     async fn find_order_by_idempotency_key(
         &self,
         key: &str,

@@ -114,6 +114,40 @@ where
         row.as_ref().map(order_from_row).transpose()
     }
 
+    async fn find_order_by_venue_order_id(
+        &self,
+        venue: &str,
+        venue_symbol: &str,
+        venue_order_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let mut query = select(DB::ORDER_COLUMNS, "orders");
+        query.push(" WHERE venue = ").push_bind(venue.to_owned());
+        query
+            .push(" AND venue_symbol = ")
+            .push_bind(venue_symbol.to_owned());
+        query
+            .push(" AND venue_order_id = ")
+            .push_bind(venue_order_id.to_owned());
+        let row = query.build().fetch_optional(&self.reader).await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    async fn last_fill(
+        &self,
+        venue: &str,
+        venue_symbol: &str,
+    ) -> Result<Option<FillRecord>, StoreError> {
+        let mut query = select(DB::FILL_COLUMNS, "fills");
+        query.push(" WHERE venue = ").push_bind(venue.to_owned());
+        query
+            .push(" AND venue_symbol = ")
+            .push_bind(venue_symbol.to_owned());
+        // Venue trade ids are decimal integers: longer is larger, then lexical order.
+        query.push(" ORDER BY LENGTH(trade_id) DESC, trade_id DESC LIMIT 1");
+        let row = query.build().fetch_optional(&self.reader).await?;
+        row.as_ref().map(fill_from_row).transpose()
+    }
+
     async fn find_order_by_idempotency_key(
         &self,
         key: &str,

@@ -51,6 +51,7 @@ suite!(
     list_orders_filters_newest_first,
     open_orders_excludes_terminal,
     migrate_twice_is_a_no_op,
+    venue_order_id_and_last_fill_lookups,
 );
 
 async fn create_then_find(store: Arc<dyn Store>) {
@@ -373,4 +374,39 @@ async fn migrate_twice_is_a_no_op(store: Arc<dyn Store>) {
     store.migrate().await.expect("third migrate");
     assert_eq!(store.get_order(order.id).await.unwrap(), Some(order));
     create(&*store, &new_order("k2")).await;
+}
+
+async fn venue_order_id_and_last_fill_lookups(store: Arc<dyn Store>) {
+    let id = create(&*store, &new_order("k1")).await.id;
+    assert_eq!(store.last_fill("sim", "BTCUSDT").await.unwrap(), None);
+    let fills: Vec<FillRecord> = ["9", "10", "2"]
+        .iter()
+        .map(|t| fill(id, t, dec!(1), dec!(0.1)))
+        .collect();
+    let ack = OrderChange {
+        venue_order_id: Some("V-7".into()),
+        fills,
+        ..change(id, OrderStatus::PartiallyFilled, T0 + 1)
+    };
+    assert_eq!(apply(&*store, &ack).await, 3);
+
+    let found = store
+        .find_order_by_venue_order_id("sim", "BTCUSDT", "V-7")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|o| o.id), Some(id));
+    for (venue, symbol, venue_order_id) in [
+        ("sim", "BTCUSDT", "V-8"),
+        ("sim", "ETHUSDT", "V-7"),
+        ("x", "BTCUSDT", "V-7"),
+    ] {
+        let missing = store
+            .find_order_by_venue_order_id(venue, symbol, venue_order_id)
+            .await;
+        assert_eq!(missing.unwrap(), None, "{venue} {symbol} {venue_order_id}");
+    }
+    // Trade ids compare as numbers: 10 is newer than 9 and 2.
+    let last = store.last_fill("sim", "BTCUSDT").await.unwrap();
+    assert_eq!(last.map(|f| f.trade_id), Some("10".to_string()));
+    assert_eq!(store.last_fill("sim", "ETHUSDT").await.unwrap(), None);
 }

@@ -1,0 +1,200 @@
+//! Reconciliation: making local order state equal the venue's truth.
+//!
+//! A full run (on start and after every user-stream reconnect) pauses the venue's new
+//! submissions, queries every non-terminal local order (status, and the fills of orders that
+//! executed more than we know), adopts orders the venue has open under our client-id prefix
+//! that we do not know, and resumes. While the user stream is down a poller queries the open
+//! orders every `poll_interval`, so fills are never later than that.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exchange_core::OrderStatus;
+use tokio::sync::{mpsc, oneshot};
+
+use super::actor::Oms;
+use super::ids::CLIENT_ID_PREFIX;
+use super::resolve::{Lookup, lookup, observed, with_deadline};
+use super::{Command, ReconcileReport};
+use crate::store::Store;
+use crate::telemetry;
+use crate::venues::Venue;
+
+/// Runs a full reconciliation of a venue and reports it with `Command::Reconciled`.
+pub(super) fn spawn_reconcile(
+    oms: &Oms,
+    venue: &Arc<Venue>,
+    reply: Option<oneshot::Sender<ReconcileReport>>,
+) {
+    let (venue, store, cmd_tx, deadline) = (
+        venue.clone(),
+        oms.store.clone(),
+        oms.cmd_tx.clone(),
+        oms.request_timeout,
+    );
+    let shutdown = oms.shutdown.clone();
+    oms.tasks.spawn(async move {
+        let mut report = ReconcileReport::default();
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = reconcile_orders(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = adopt_unknown(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
+        }
+        let venue_name = venue.name().to_string();
+        let _ = cmd_tx
+            .send(Command::Reconciled {
+                venue: venue_name,
+                report,
+                reply,
+            })
+            .await;
+    });
+}
+
+/// Polls a venue's open orders while its user stream is down.
+pub(super) fn spawn_poller(oms: &Oms, venue: &Arc<Venue>, interval: Duration) {
+    let (venue, store, cmd_tx, deadline) = (
+        venue.clone(),
+        oms.store.clone(),
+        oms.cmd_tx.clone(),
+        oms.request_timeout,
+    );
+    let shutdown = oms.shutdown.clone();
+    oms.tasks.spawn(async move {
+        tracing::info!(
+            venue = venue.name(),
+            ?interval,
+            "user stream down: polling open orders"
+        );
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            if venue.user_stream_up() {
+                tracing::info!(venue = venue.name(), "user stream back: polling stops");
+                return;
+            }
+            let mut report = ReconcileReport::default();
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = reconcile_orders(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
+            }
+            telemetry::order_poll(venue.name(), report.checked, report.changed);
+        }
+    });
+}
+
+/// Queries every non-terminal local order of the venue and sends what the venue says.
+async fn reconcile_orders(
+    venue: &Venue,
+    store: &dyn Store,
+    cmd_tx: &mpsc::Sender<Command>,
+    deadline: Duration,
+    report: &mut ReconcileReport,
+) {
+    let orders = match store.open_orders(venue.name()).await {
+        Ok(orders) => orders,
+        Err(e) => {
+            tracing::error!(venue = venue.name(), error = %e, "cannot read open orders to reconcile");
+            report.failed += 1;
+            return;
+        }
+    };
+    for order in orders {
+        report.checked += 1;
+        let cmd = match lookup(venue.exchange.as_ref(), venue, &order, deadline).await {
+            Ok(Lookup::Found(snapshot, fills)) => {
+                if snapshot.status != order.status
+                    || snapshot.filled_quantity != order.filled_quantity
+                {
+                    report.changed += 1;
+                }
+                observed(order.id, &snapshot, fills, "reconciled")
+            }
+            Ok(Lookup::NeverAccepted) => {
+                report.changed += 1;
+                Command::NotOnVenue { order_id: order.id }
+            }
+            Ok(Lookup::NotYet) => continue,
+            Err(e) => {
+                tracing::warn!(venue = venue.name(), order_id = order.id, error = %e, "order not reconciled");
+                report.failed += 1;
+                continue;
+            }
+        };
+        if order.status == OrderStatus::Unknown {
+            telemetry::unknown_resolved(venue.name(), order.id, "reconciled");
+        }
+        if cmd_tx.send(cmd).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Adopts orders open on the venue under our client-id prefix that the store does not know
+/// (an order sent by another omsd on the same account, or a store restored from a backup).
+async fn adopt_unknown(
+    venue: &Venue,
+    store: &dyn Store,
+    cmd_tx: &mpsc::Sender<Command>,
+    deadline: Duration,
+    report: &mut ReconcileReport,
+) {
+    let open = match with_deadline(deadline, venue.exchange.open_orders(None)).await {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::warn!(venue = venue.name(), error = %e, "cannot list the venue's open orders");
+            report.failed += 1;
+            return;
+        }
+    };
+    for snapshot in open {
+        if !snapshot.client_order_id.starts_with(CLIENT_ID_PREFIX) {
+            continue;
+        }
+        let known = store
+            .find_order_by_client_id(
+                venue.name(),
+                &venue.config.account,
+                &snapshot.client_order_id,
+            )
+            .await;
+        match known {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                report.changed += 1;
+                let fills = if snapshot.filled_quantity.is_zero() {
+                    Vec::new()
+                } else {
+                    let call = venue
+                        .exchange
+                        .order_fills(&snapshot.venue_symbol, &snapshot.venue_order_id);
+                    match with_deadline(deadline, call).await {
+                        Ok(fills) => fills,
+                        Err(e) => {
+                            tracing::warn!(venue = venue.name(), error = %e, "cannot fetch an adopted order's fills");
+                            report.failed += 1;
+                            continue;
+                        }
+                    }
+                };
+                let cmd = Command::Adopt {
+                    venue: venue.name().to_string(),
+                    snapshot,
+                    fills,
+                };
+                if cmd_tx.send(cmd).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(venue = venue.name(), error = %e, "cannot look up a venue order");
+                report.failed += 1;
+            }
+        }
+    }
+}
