@@ -3,6 +3,7 @@
 //! served as a price (DESIGN invariant 5).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use exchange_core::{BookUpdate, Level, MarketEvent, OrderBook};
 use serde::Serialize;
@@ -31,6 +32,17 @@ pub struct BookStatus {
     pub venue_symbol: String,
     pub in_sync: bool,
     pub last_update_id: u64,
+    /// Times the book lost sync and was rebuilt from a fresh snapshot.
+    pub resyncs: u64,
+}
+
+/// A local book with its sync history.
+#[derive(Default)]
+struct TrackedBook {
+    book: OrderBook,
+    /// When the book lost sync, to measure the time to a consistent book again.
+    lost_sync_at: Option<Instant>,
+    resyncs: u64,
 }
 
 enum Query {
@@ -92,7 +104,7 @@ impl MarketHandle {
 
 /// The book keeper actor.
 pub struct MarketData {
-    books: HashMap<(String, String), OrderBook>,
+    books: HashMap<(String, String), TrackedBook>,
     events_rx: mpsc::Receiver<(String, MarketEvent)>,
     query_rx: mpsc::Receiver<Query>,
 }
@@ -134,12 +146,24 @@ impl MarketData {
                     BookUpdate::Delta(d) => (&d.venue_symbol, "delta"),
                     BookUpdate::OutOfSync { venue_symbol, .. } => (venue_symbol, "out_of_sync"),
                 };
-                let book = self
+                let tracked = self
                     .books
                     .entry((venue.to_string(), symbol.clone()))
                     .or_default();
-                book.apply(&update);
-                telemetry::book_update(venue, symbol, kind, book.in_sync());
+                match &update {
+                    BookUpdate::OutOfSync { .. } if tracked.lost_sync_at.is_none() => {
+                        tracked.lost_sync_at = Some(Instant::now());
+                    }
+                    BookUpdate::Snapshot(_) => {
+                        if let Some(since) = tracked.lost_sync_at.take() {
+                            tracked.resyncs += 1;
+                            telemetry::book_resynced(venue, symbol, since.elapsed());
+                        }
+                    }
+                    _ => {}
+                }
+                tracked.book.apply(&update);
+                telemetry::book_update(venue, symbol, kind, tracked.book.in_sync());
             }
         }
     }
@@ -152,10 +176,8 @@ impl MarketData {
                 depth,
                 reply,
             } => {
-                let top = self
-                    .books
-                    .get(&(venue.clone(), venue_symbol.clone()))
-                    .map(|book| {
+                let top = self.books.get(&(venue.clone(), venue_symbol.clone())).map(
+                    |TrackedBook { book, .. }| {
                         let (bids, asks) = if book.in_sync() {
                             book.top(depth)
                         } else {
@@ -169,7 +191,8 @@ impl MarketData {
                             bids,
                             asks,
                         }
-                    });
+                    },
+                );
                 let _ = reply.send(top);
             }
             Query::Status { venue, reply } => {
@@ -177,10 +200,11 @@ impl MarketData {
                     .books
                     .iter()
                     .filter(|((v, _), _)| *v == venue)
-                    .map(|((_, s), book)| BookStatus {
+                    .map(|((_, s), tracked)| BookStatus {
                         venue_symbol: s.clone(),
-                        in_sync: book.in_sync(),
-                        last_update_id: book.last_update_id(),
+                        in_sync: tracked.book.in_sync(),
+                        last_update_id: tracked.book.last_update_id(),
+                        resyncs: tracked.resyncs,
                     })
                     .collect();
                 status.sort_by(|a, b| a.venue_symbol.cmp(&b.venue_symbol));

@@ -35,6 +35,8 @@ pub const USER_STREAM_EVENTS: &str = "omsd_user_stream_events_total";
 pub const BOOK_UPDATES: &str = "omsd_book_updates_total";
 /// 1 while a book is in sync with the venue.
 pub const BOOK_IN_SYNC: &str = "omsd_book_in_sync";
+/// Time from a book losing sync to its next consistent snapshot.
+pub const BOOK_RESYNC_SECONDS: &str = "omsd_book_resync_duration_seconds";
 /// Public trades received.
 pub const MARKET_TRADES: &str = "omsd_market_trades_total";
 /// Market-data events dropped because a bounded queue was full.
@@ -189,6 +191,17 @@ pub fn book_update(venue: &str, symbol: &str, kind: &'static str, in_sync: bool)
         .increment(1);
     gauge!(BOOK_IN_SYNC, "venue" => venue.to_string(), "symbol" => symbol.to_string())
         .set(if in_sync { 1.0 } else { 0.0 });
+}
+
+pub fn book_resynced(venue: &str, symbol: &str, elapsed: Duration) {
+    tracing::info!(
+        venue,
+        symbol,
+        elapsed_ms = elapsed.as_millis() as u64,
+        "book back in sync"
+    );
+    histogram!(BOOK_RESYNC_SECONDS, "venue" => venue.to_string(), "symbol" => symbol.to_string())
+        .record(elapsed.as_secs_f64());
 }
 
 pub fn market_trades(venue: &str, count: u64) {

@@ -126,15 +126,25 @@ impl Stack {
     /// Starts a simulator and a daemon on `backend`; `None` when PostgreSQL is not available
     /// outside CI.
     pub async fn start(backend: Backend) -> Option<Stack> {
+        Stack::start_with(backend, exchange_sim::SimConfig::demo(), |_| {}).await
+    }
+
+    /// Like [`Stack::start`], with a simulator configuration and a daemon config tweak.
+    pub async fn start_with(
+        backend: Backend,
+        sim_config: exchange_sim::SimConfig,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Stack> {
         let dir = tempdir::TempDir::new("omsd-e2e");
         let store_url = match backend {
             Backend::Sqlite => format!("sqlite:{}", dir.path().join("omsd.db").display()),
             Backend::Postgres => fresh_postgres_database(&postgres_server_url()?).await,
         };
-        let sim = exchange_sim::start(exchange_sim::SimConfig::demo())
+        let sim = exchange_sim::start(sim_config)
             .await
             .expect("simulator starts");
-        let config = config_for(&sim, &store_url);
+        let mut config = config_for(&sim, &store_url);
+        tweak(&mut config);
         let app = App::start(config.clone()).await.expect("omsd starts");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -224,6 +234,76 @@ impl Stack {
             .expect("price string")
             .parse()
             .expect("decimal")
+    }
+
+    /// Injects a simulator fault given as `{"fault": NAME, "params": {...}}`.
+    pub fn inject(&self, spec: Value) -> exchange_sim::FaultId {
+        let spec: exchange_sim::FaultSpec = serde_json::from_value(spec).expect("fault spec");
+        self.sim.faults().inject(spec).expect("fault accepted")
+    }
+
+    /// A second client of the simulator's demo account, to read the venue's truth.
+    pub fn venue_client(&self) -> exchange_binance::BinanceExchange {
+        let config = exchange_binance::BinanceConfig::new(
+            "binance",
+            self.sim.rest_url(),
+            self.sim.stream_url(),
+            self.sim.ws_api_url(),
+            self.sim.api_key(),
+            exchange_binance::ApiSecret::new(self.sim.api_secret()),
+        );
+        exchange_binance::BinanceExchange::new(config).expect("venue client")
+    }
+
+    /// The daemon's view of one book of the `binance` venue (from `/v1/venues`).
+    pub async fn book_status(&self, venue_symbol: &str) -> Value {
+        let (_, venues) = self.get_json("/v1/venues").await;
+        venues[0]["books"]
+            .as_array()
+            .and_then(|books| {
+                books
+                    .iter()
+                    .find(|b| b["venue_symbol"] == venue_symbol)
+                    .cloned()
+            })
+            .unwrap_or(Value::Null)
+    }
+
+    /// Asserts that every order the daemon knows has the venue's status, filled quantity and
+    /// exactly the venue's fills (by trade id).
+    pub async fn assert_orders_match_venue(&self) {
+        use exchange_core::Exchange;
+        let venue = self.venue_client();
+        let (_, orders) = self.get_json("/v1/orders?limit=1000").await;
+        for order in orders.as_array().expect("order list") {
+            let coid = order["client_order_id"].as_str().expect("client order id");
+            let truth = venue
+                .query_order("BTCUSDT", coid)
+                .await
+                .expect("venue knows the order");
+            assert_eq!(
+                order["status"],
+                json!(truth.status),
+                "status of {coid}: {order}"
+            );
+            let filled: rust_decimal::Decimal =
+                order["filled_quantity"].as_str().unwrap().parse().unwrap();
+            assert_eq!(filled, truth.filled_quantity, "filled quantity of {coid}");
+            let venue_fills = venue
+                .order_fills("BTCUSDT", &truth.venue_order_id)
+                .await
+                .unwrap();
+            let mut want: Vec<String> = venue_fills.into_iter().map(|f| f.trade_id).collect();
+            let mut got: Vec<String> = order["fills"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["trade_id"].as_str().unwrap().to_string())
+                .collect();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "fills of {coid}");
+        }
     }
 
     /// Orders the simulator received from the demo account.

@@ -3,7 +3,7 @@
 //! REST signs the exact percent-encoded payload that goes on the wire (query string followed by
 //! body); the WebSocket API signs its params sorted by name as `k=v&...` without encoding.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -59,6 +59,7 @@ pub(crate) fn local_now_ms() -> i64 {
 pub(crate) struct VenueClock {
     offset_ms: AtomicI64,
     synced: AtomicBool,
+    measurements: AtomicU64,
 }
 
 impl VenueClock {
@@ -69,7 +70,17 @@ impl VenueClock {
         let offset = server_ms - midpoint;
         self.offset_ms.store(offset, Ordering::Relaxed);
         self.synced.store(true, Ordering::Release);
+        self.measurements.fetch_add(1, Ordering::Relaxed);
         offset
+    }
+
+    /// The clock's state for health reports; every measurement after the first is a resync.
+    pub(crate) fn health(&self) -> exchange_core::ClockHealth {
+        exchange_core::ClockHealth {
+            offset_ms: self.offset_ms(),
+            synced: self.is_synced(),
+            resyncs_total: self.measurements.load(Ordering::Relaxed).saturating_sub(1),
+        }
     }
 
     /// True once a measurement was recorded.
@@ -182,5 +193,10 @@ mod tests {
         assert!((3_990..=4_010).contains(&drift), "{drift}");
         clock.invalidate();
         assert!(!clock.is_synced());
+        clock.record(0, 10, 0);
+        assert_eq!(
+            (clock.health().offset_ms, clock.health().resyncs_total),
+            (10, 1)
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use exchange_core::VenueId;
+use exchange_core::{BreakerConfig, LimiterConfig, RetryPolicy, VenueId};
 
 use crate::urls;
 
@@ -62,6 +62,24 @@ pub struct BinanceConfig {
     pub request_timeout: Duration,
     /// `limit` of the REST depth snapshot used to sync books (5000 at most).
     pub depth_snapshot_limit: u32,
+    /// Rate limiter tuning (safety margin, data-lane reserve, waits, in-flight order cap).
+    pub limiter: LimiterConfig,
+    /// Circuit breaker tuning, the same for every endpoint class.
+    pub breaker: BreakerConfig,
+    /// Retries of idempotent REST calls.
+    pub retry: RetryPolicy,
+    /// Market streams: no data frame for this long means the stream is stale (pongs alone do
+    /// not count; the user stream is legitimately quiet and is judged by pongs only).
+    pub market_data_timeout: Duration,
+    /// We ping every stream connection this often.
+    pub ping_interval: Duration,
+    /// A ping we sent must be answered (pong or any frame) within this.
+    pub pong_timeout: Duration,
+    /// Connections are replaced before this age (the venue closes them at 24 h).
+    pub max_connection_age: Duration,
+    /// Market events whose venue event time lags the venue clock by more than this mean the
+    /// stream is stale.
+    pub max_event_lag: Duration,
 }
 
 impl BinanceConfig {
@@ -71,6 +89,16 @@ impl BinanceConfig {
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default depth snapshot size.
     pub const DEFAULT_DEPTH_SNAPSHOT_LIMIT: u32 = 1_000;
+    /// Default market-data silence deadline.
+    pub const DEFAULT_MARKET_DATA_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default ping interval (the venue's own).
+    pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+    /// Default connection age limit: half an hour before the venue's 24 h.
+    pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(23 * 3600 + 30 * 60);
+    /// Default pong deadline.
+    pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default tolerated lag of venue event times.
+    pub const DEFAULT_MAX_EVENT_LAG: Duration = Duration::from_secs(10);
 
     /// A configuration for explicit URLs (a simulator or a proxy) with default tuning.
     pub fn new(
@@ -91,6 +119,14 @@ impl BinanceConfig {
             recv_window_ms: Self::DEFAULT_RECV_WINDOW_MS,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             depth_snapshot_limit: Self::DEFAULT_DEPTH_SNAPSHOT_LIMIT,
+            limiter: LimiterConfig::default(),
+            breaker: BreakerConfig::default(),
+            retry: RetryPolicy::default(),
+            market_data_timeout: Self::DEFAULT_MARKET_DATA_TIMEOUT,
+            ping_interval: Self::DEFAULT_PING_INTERVAL,
+            pong_timeout: Self::DEFAULT_PONG_TIMEOUT,
+            max_connection_age: Self::DEFAULT_MAX_CONNECTION_AGE,
+            max_event_lag: Self::DEFAULT_MAX_EVENT_LAG,
         }
     }
 
@@ -156,6 +192,35 @@ impl BinanceConfig {
                 self.depth_snapshot_limit
             ));
         }
+        let l = &self.limiter;
+        if !(l.safety_margin > 0.0 && l.safety_margin <= 1.0) {
+            problems.push(format!(
+                "limiter.safety_margin must be in (0, 1], got {}",
+                l.safety_margin
+            ));
+        }
+        if !(0.0..1.0).contains(&l.data_reserve) {
+            problems.push(format!(
+                "limiter.data_reserve must be in [0, 1), got {}",
+                l.data_reserve
+            ));
+        }
+        if l.max_in_flight_orders == 0 {
+            problems.push("limiter.max_in_flight_orders must be positive".to_owned());
+        }
+        for (name, value) in [
+            ("market_data_timeout", self.market_data_timeout),
+            ("ping_interval", self.ping_interval),
+            ("pong_timeout", self.pong_timeout),
+            ("max_connection_age", self.max_connection_age),
+            ("max_event_lag", self.max_event_lag),
+            ("limiter.order_max_wait", l.order_max_wait),
+            ("breaker.open_delay", self.breaker.open_delay),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{name} must be positive"));
+            }
+        }
         problems
     }
 }
@@ -172,6 +237,14 @@ impl fmt::Debug for BinanceConfig {
             .field("recv_window_ms", &self.recv_window_ms)
             .field("request_timeout", &self.request_timeout)
             .field("depth_snapshot_limit", &self.depth_snapshot_limit)
+            .field("limiter", &self.limiter)
+            .field("breaker", &self.breaker)
+            .field("retry", &self.retry)
+            .field("market_data_timeout", &self.market_data_timeout)
+            .field("ping_interval", &self.ping_interval)
+            .field("pong_timeout", &self.pong_timeout)
+            .field("max_connection_age", &self.max_connection_age)
+            .field("max_event_lag", &self.max_event_lag)
             .finish()
     }
 }
@@ -234,6 +307,8 @@ mod tests {
         c.api_secret = ApiSecret::new("");
         c.recv_window_ms = 60_001;
         c.depth_snapshot_limit = 0;
-        assert_eq!(c.validate().len(), 6, "{:?}", c.validate());
+        c.limiter.safety_margin = 1.5;
+        c.pong_timeout = Duration::ZERO;
+        assert_eq!(c.validate().len(), 8, "{:?}", c.validate());
     }
 }

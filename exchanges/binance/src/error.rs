@@ -192,7 +192,7 @@ mod tests {
                 ExchangeError::RateLimited { retry_after: r, .. } => {
                     assert_eq!(*r, retry_after, "{text}")
                 }
-                ExchangeError::Unknown { .. } => {}
+                ExchangeError::Unknown { .. } | ExchangeError::Unavailable { .. } => {}
             }
         }
     }

@@ -4,7 +4,10 @@
 //! - [`config`]: [`BinanceConfig`], URLs and tuning, secrets redacted;
 //! - [`urls`]: hosts, paths and stream names;
 //! - `auth`: HMAC signing and the venue clock;
-//! - `rest`: the signed REST client;
+//! - `rest`: the signed REST client behind the venue executor (breaker per endpoint class,
+//!   rate-limit permit per lane, in-flight order cap, retries of idempotent calls, usage
+//!   headers, 429/418 and `-1021` handling);
+//! - `limits`: the venue's metered scopes, endpoint weights, lanes and breaker classes;
 //! - `ws`: user-data stream (WebSocket API), market streams and the book sync state machine;
 //! - `model`: raw payloads (private); `parse`: pure raw → core mapping;
 //! - [`error`]: [`BinanceError`] and its classification into [`ExchangeError`].
@@ -15,6 +18,7 @@
 mod auth;
 pub mod config;
 pub mod error;
+mod limits;
 mod model;
 mod parse;
 mod rest;
@@ -26,9 +30,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use exchange_core::health::{BookRecorder, StreamRecorder};
 use exchange_core::{
     Balance, BookSnapshot, Exchange, ExchangeError, Fill, Instrument, MarketEvent, NewOrder,
-    OrderSnapshot, UserEvent, VenueId,
+    OrderSnapshot, ReconnectReason, UserEvent, VenueHealth, VenueId,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -52,30 +57,25 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
 }
 
-/// A point-in-time copy of the adapter's counters, for metrics and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BinanceStats {
-    /// Venue messages that could not be understood (logged and skipped).
-    pub malformed_messages: u64,
-    /// Market events dropped because the consumer was not keeping up.
-    pub dropped_market_events: u64,
-    /// Stream sessions that ended and were reconnected (user and market).
-    pub stream_reconnects: u64,
-    /// Books that lost continuity and were resynchronised.
-    pub book_resyncs: u64,
-    /// The venue's last reported `X-MBX-USED-WEIGHT-1M`.
-    pub used_weight_1m: u64,
-    /// Venue clock minus local clock, in milliseconds.
-    pub clock_offset_ms: i64,
-}
-
-/// Counters updated by the adapter; each notable event logs and counts in one place.
-#[derive(Debug, Default)]
+/// Counters updated by the adapter and read by [`Exchange::health`]; each notable event logs
+/// and counts in one place.
+#[derive(Debug)]
 pub(crate) struct Counters {
     malformed: AtomicU64,
-    dropped_market: AtomicU64,
-    reconnects: AtomicU64,
-    book_resyncs: AtomicU64,
+    pub(crate) user: StreamRecorder,
+    pub(crate) market: StreamRecorder,
+    pub(crate) books: BookRecorder,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            malformed: AtomicU64::new(0),
+            user: StreamRecorder::new("user"),
+            market: StreamRecorder::new("market"),
+            books: BookRecorder::default(),
+        }
+    }
 }
 
 impl Counters {
@@ -87,7 +87,7 @@ impl Counters {
 
     /// A market event the consumer had no room for.
     pub(crate) fn dropped_market_event(&self) {
-        let total = self.dropped_market.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.books.dropped();
         if total.is_power_of_two() {
             tracing::warn!(
                 dropped_total = total,
@@ -97,14 +97,26 @@ impl Counters {
     }
 
     /// A stream session ended and will be reconnected.
-    pub(crate) fn reconnect(&self, stream: &'static str, reason: &dyn Display) {
-        self.reconnects.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(stream, %reason, "binance stream lost, reconnecting");
+    pub(crate) fn reconnect(
+        &self,
+        stream: &StreamRecorder,
+        reason: ReconnectReason,
+        detail: &dyn Display,
+    ) {
+        stream.reconnect(reason);
+        match reason {
+            ReconnectReason::Rotation => {
+                tracing::info!(reason = reason.as_str(), %detail, "binance stream rotated")
+            }
+            _ => {
+                tracing::warn!(reason = reason.as_str(), %detail, "binance stream lost, reconnecting")
+            }
+        }
     }
 
     /// A book lost continuity.
     pub(crate) fn book_resync(&self, symbol: &str, reason: &str) {
-        self.book_resyncs.fetch_add(1, Ordering::Relaxed);
+        self.books.resync_started();
         tracing::warn!(symbol, reason, "binance book out of sync, resyncing");
     }
 }
@@ -136,7 +148,7 @@ impl BinanceExchange {
 
     /// Measures the offset to the venue clock now; returns it in milliseconds.
     pub async fn sync_clock(&self) -> Result<i64, ExchangeError> {
-        Ok(self.shared.rest.sync_clock().await?)
+        self.shared.rest.sync_clock().await
     }
 
     /// A REST depth snapshot (`GET /api/v3/depth`) with `limit` levels per side.
@@ -147,19 +159,6 @@ impl BinanceExchange {
     ) -> Result<BookSnapshot, ExchangeError> {
         let raw = self.shared.rest.depth(venue_symbol, limit).await?;
         Ok(parse::book_snapshot(venue_symbol, raw))
-    }
-
-    /// The adapter's counters.
-    pub fn stats(&self) -> BinanceStats {
-        let c = &self.shared.counters;
-        BinanceStats {
-            malformed_messages: c.malformed.load(Ordering::Relaxed),
-            dropped_market_events: c.dropped_market.load(Ordering::Relaxed),
-            stream_reconnects: c.reconnects.load(Ordering::Relaxed),
-            book_resyncs: c.book_resyncs.load(Ordering::Relaxed),
-            used_weight_1m: self.shared.rest.used_weight_1m(),
-            clock_offset_ms: self.shared.rest.clock_offset_ms(),
-        }
     }
 
     /// Maps an order answer; an answer we cannot read leaves the outcome unknown.
@@ -255,6 +254,46 @@ impl Exchange for BinanceExchange {
             .query_order(venue_symbol, venue_order_id, true)
             .await?;
         Ok(parse::my_trade_fills(trades, &order.client_order_id))
+    }
+
+    async fn fills_since(
+        &self,
+        venue_symbol: &str,
+        after_trade_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Fill>, ExchangeError> {
+        let after = match after_trade_id {
+            None => None,
+            Some(id) => Some(id.parse::<u64>().map_err(|_| ExchangeError::Rejected {
+                code: None,
+                message: format!("binance trade ids are integers, got '{id}'"),
+            })?),
+        };
+        // `fromId` is inclusive: start right after the last trade we have.
+        let from_id = after.map(|id| id.saturating_add(1));
+        let mut trades = self
+            .shared
+            .rest
+            .my_trades_from(venue_symbol, from_id, limit)
+            .await?;
+        trades.retain(|t| after.is_none_or(|after| u64::try_from(t.id).is_ok_and(|id| id > after)));
+        trades.sort_by_key(|t| t.id);
+        // myTrades does not carry the client order id: the daemon matches by venue order id.
+        Ok(parse::my_trade_fills(trades, ""))
+    }
+
+    fn health(&self) -> VenueHealth {
+        let shared = &self.shared;
+        let counters = &shared.counters;
+        VenueHealth {
+            venue: shared.config.venue.clone(),
+            breakers: shared.rest.breakers.all().map(|b| b.health()).to_vec(),
+            limiter: shared.rest.limiter.health(),
+            clock: shared.rest.clock.health(),
+            streams: vec![counters.user.snapshot(), counters.market.snapshot()],
+            books: counters.books.snapshot(),
+            malformed_messages_total: counters.malformed.load(Ordering::Relaxed),
+        }
     }
 
     fn spawn_user_stream(

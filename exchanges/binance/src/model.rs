@@ -24,11 +24,25 @@ pub(crate) struct BinanceServerTime {
     pub server_time: i64,
 }
 
-/// `GET /api/v3/exchangeInfo` (only what instruments need):
+/// `GET /api/v3/exchangeInfo` (only what instruments and the rate limiter need):
 /// `{"timezone":"UTC","serverTime":1565246363776,"rateLimits":[...],"symbols":[{...}]}`.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct BinanceExchangeInfo {
+    #[serde(default)]
+    pub rate_limits: Vec<BinanceRateLimit>,
     pub symbols: Vec<BinanceSymbol>,
+}
+
+/// One limiter of exchangeInfo (reference §3):
+/// `{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BinanceRateLimit {
+    pub rate_limit_type: String,
+    pub interval: String,
+    pub interval_num: u32,
+    pub limit: u32,
 }
 
 /// One symbol of exchangeInfo:

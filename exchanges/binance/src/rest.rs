@@ -1,14 +1,21 @@
-//! The signed REST client (reference §2, §5): one `reqwest::Client` with a deadline, signing
-//! with venue-corrected timestamps, error bodies turned into [`BinanceError`]s.
+//! The signed REST client (reference §2, §5), and the venue executor in front of it: every
+//! call takes a breaker permit for its endpoint class, then a rate-limit permit in its lane
+//! (new orders also an in-flight slot), is signed with venue-corrected timestamps, and feeds
+//! the venue's usage headers, 429s and 418s back into the limiter.
+//!
+//! Idempotent calls are retried on unknown outcomes (backon) and once after a `-1021` clock
+//! resync; a new order never is (see `exchange_core::retry`).
 //!
 //! Every parameter goes in the query string, for every method, so that the signed payload is
 //! exactly the bytes on the wire. The URL is never logged or put in an error: it carries the
 //! signature.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use exchange_core::{NewOrder, OrderType};
+use exchange_core::limiter::aligned_reset;
+use exchange_core::{
+    ExchangeError, NewOrder, OrderType, Outcome, RateLimiter, RetryPolicy, retry_idempotent,
+};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -16,6 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{self, VenueClock};
 use crate::config::{ApiSecret, BinanceConfig};
 use crate::error::BinanceError;
+use crate::limits::{self, Breakers, Endpoint};
 use crate::model::{
     BinanceAccount, BinanceDepthSnapshot, BinanceErrorBody, BinanceExchangeInfo, BinanceMyTrade,
     BinanceOrder, BinanceServerTime,
@@ -26,20 +34,23 @@ use crate::urls;
 /// Query parameters in the order they are sent.
 type Params = Vec<(&'static str, String)>;
 
-/// Signed and public REST calls to one Binance account.
+/// Signed and public REST calls to one Binance account, metered and guarded.
 pub(crate) struct RestClient {
     http: reqwest::Client,
     base_url: String,
     api_key: HeaderValue,
     secret: ApiSecret,
     recv_window_ms: u64,
-    clock: VenueClock,
+    pub(crate) clock: VenueClock,
     clock_sync: tokio::sync::Mutex<()>,
-    used_weight_1m: AtomicU64,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) breakers: Breakers,
+    retry: RetryPolicy,
 }
 
 impl RestClient {
-    /// Builds the HTTP client; no request is made.
+    /// Builds the HTTP client; no request is made. The limiter starts with the venue's
+    /// documented limits until exchangeInfo publishes the real ones.
     pub(crate) fn new(config: &BinanceConfig) -> Result<Self, BinanceError> {
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
@@ -58,30 +69,24 @@ impl RestClient {
             recv_window_ms: config.recv_window_ms,
             clock: VenueClock::default(),
             clock_sync: tokio::sync::Mutex::new(()),
-            used_weight_1m: AtomicU64::new(0),
+            limiter: RateLimiter::new(config.limiter.clone(), &limits::default_scopes()),
+            breakers: Breakers::new(&config.breaker),
+            retry: config.retry,
         })
     }
 
-    /// The last `X-MBX-USED-WEIGHT-1M` the venue reported.
-    pub(crate) fn used_weight_1m(&self) -> u64 {
-        self.used_weight_1m.load(Ordering::Relaxed)
-    }
-
-    /// The measured venue clock offset (venue minus local), in milliseconds.
-    pub(crate) fn clock_offset_ms(&self) -> i64 {
-        self.clock.offset_ms()
-    }
-
-    /// The current venue time estimate, for WebSocket API signatures.
-    pub(crate) async fn venue_now_ms(&self) -> Result<i64, BinanceError> {
+    /// The current venue time estimate, for WebSocket API signatures and staleness checks.
+    pub(crate) async fn venue_now_ms(&self) -> Result<i64, ExchangeError> {
         self.ensure_clock().await?;
         Ok(self.clock.now_ms())
     }
 
     /// Measures the venue clock offset with `GET /api/v3/time`.
-    pub(crate) async fn sync_clock(&self) -> Result<i64, BinanceError> {
+    pub(crate) async fn sync_clock(&self) -> Result<i64, ExchangeError> {
         let before = auth::local_now_ms();
-        let time: BinanceServerTime = self.public(urls::TIME, Vec::new()).await?;
+        let time: BinanceServerTime = self
+            .attempt(&limits::TIME, Method::GET, urls::TIME, &[], false)
+            .await?;
         let after = auth::local_now_ms();
         let offset = self.clock.record(before, time.server_time, after);
         tracing::info!(
@@ -92,7 +97,7 @@ impl RestClient {
         Ok(offset)
     }
 
-    async fn ensure_clock(&self) -> Result<(), BinanceError> {
+    async fn ensure_clock(&self) -> Result<(), ExchangeError> {
         if self.clock.is_synced() {
             return Ok(());
         }
@@ -103,41 +108,80 @@ impl RestClient {
         Ok(())
     }
 
-    /// An unsigned GET.
-    pub(crate) async fn public<T: DeserializeOwned>(
+    /// One endpoint call with everything around it: in-flight slot (new orders), retries
+    /// (idempotent calls), clock resync on `-1021`.
+    async fn call<T: DeserializeOwned>(
         &self,
-        path: &str,
-        params: Params,
-    ) -> Result<T, BinanceError> {
-        let query = encode(&params)?;
-        self.send(Method::GET, path, &query, false).await
-    }
-
-    /// A signed call: `recvWindow` and `timestamp` appended, then the signature over the query.
-    pub(crate) async fn signed<T: DeserializeOwned>(
-        &self,
+        endpoint: &Endpoint,
         method: Method,
         path: &str,
-        mut params: Params,
-    ) -> Result<T, BinanceError> {
-        self.ensure_clock().await?;
-        params.push(("recvWindow", self.recv_window_ms.to_string()));
-        params.push(("timestamp", self.clock.now_ms().to_string()));
-        let query = encode(&params)?;
-        let signature = auth::sign(&self.secret, &auth::rest_payload(&query, ""));
-        let signed_query = format!("{query}&signature={signature}");
-        let result = self.send(method, path, &signed_query, true).await;
-        if let Err(err) = &result
-            && err.code() == Some(-1021)
-        {
-            // Our timestamp was outside the venue's window: measure again for the next call,
-            // and report this one as an auth failure (it was not executed).
-            tracing::warn!(path, "binance rejected timestamp (-1021), resyncing clock");
-            if let Err(sync_err) = self.sync_clock().await {
-                tracing::warn!(error = %sync_err, "binance clock resync failed");
-                self.clock.invalidate();
-            }
+        params: Params,
+        signed: bool,
+    ) -> Result<T, ExchangeError> {
+        let _slot = match endpoint.new_order {
+            true => Some(self.limiter.order_slot().await?),
+            false => None,
+        };
+        if signed {
+            self.ensure_clock().await?;
         }
+        let once = || self.attempt(endpoint, method.clone(), path, &params, signed);
+        let result = if endpoint.idempotent {
+            retry_idempotent(&self.retry, endpoint.name, once).await
+        } else {
+            once().await
+        };
+        match result {
+            Err(ExchangeError::Auth {
+                code: Some(-1021), ..
+            }) if signed => {
+                // Our timestamp was outside the venue's window (nothing was executed):
+                // measure again, then repeat an idempotent call once.
+                tracing::warn!(
+                    call = endpoint.name,
+                    "binance rejected timestamp (-1021), resyncing clock"
+                );
+                if let Err(err) = self.sync_clock().await {
+                    tracing::warn!(error = %err, "binance clock resync failed");
+                    self.clock.invalidate();
+                }
+                if endpoint.idempotent && self.clock.is_synced() {
+                    return self.attempt(endpoint, method, path, &params, signed).await;
+                }
+                result
+            }
+            other => other,
+        }
+    }
+
+    /// One attempt: breaker permit, rate-limit permit, sign, send, record the outcome.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        method: Method,
+        path: &str,
+        params: &[(&'static str, String)],
+        signed: bool,
+    ) -> Result<T, ExchangeError> {
+        let permit = self.breakers.get(endpoint.class).permit()?;
+        self.limiter
+            .acquire(endpoint.lane, &endpoint.costs())
+            .await?;
+        let mut params = params.to_vec();
+        let query = if signed {
+            params.push(("recvWindow", self.recv_window_ms.to_string()));
+            params.push(("timestamp", self.clock.now_ms().to_string()));
+            let query = encode(&params)?;
+            let signature = auth::sign(&self.secret, &auth::rest_payload(&query, ""));
+            format!("{query}&signature={signature}")
+        } else {
+            encode(&params)?
+        };
+        let result = self
+            .send(method, path, &query, signed)
+            .await
+            .map_err(ExchangeError::from);
+        permit.record(Outcome::of(&result));
         result
     }
 
@@ -159,8 +203,8 @@ impl RestClient {
         }
         let response = request.send().await.map_err(BinanceError::from_reqwest)?;
         let status = response.status();
-        self.record_weight(response.headers());
         let retry_after = retry_after(response.headers());
+        self.observe(status, response.headers(), retry_after);
         let body = response.bytes().await.map_err(BinanceError::from_reqwest)?;
         tracing::debug!(%method, path, status = status.as_u16(), "binance rest call");
         if status.is_success() {
@@ -170,19 +214,55 @@ impl RestClient {
         Err(api_error(status, &body, retry_after))
     }
 
-    fn record_weight(&self, headers: &HeaderMap) {
-        if let Some(weight) = headers
-            .get("x-mbx-used-weight-1m")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            self.used_weight_1m.store(weight, Ordering::Relaxed);
+    /// Feeds the venue's view of our usage back into the limiter: usage headers, and the
+    /// venue-wide pause of a 429 or halt of a 418.
+    fn observe(&self, status: StatusCode, headers: &HeaderMap, retry_after: Option<Duration>) {
+        let venue_now = self.clock.is_synced().then(|| self.clock.now_ms());
+        for (scope, used, interval) in limits::reported_usage(headers) {
+            let resets_in = venue_now.map(|now| aligned_reset(now, interval));
+            self.limiter.observe_usage(scope, used, resets_in);
+        }
+        match status.as_u16() {
+            429 => {
+                let pause = self.limiter.throttled(retry_after);
+                tracing::warn!(
+                    pause_ms = pause.as_millis() as u64,
+                    "binance answered 429: pausing every request to the venue"
+                );
+            }
+            418 => {
+                let ban = self.limiter.banned(retry_after);
+                tracing::error!(
+                    ban_secs = ban.as_secs(),
+                    "binance answered 418: IP banned, venue halted until the ban ends; find \
+                     what exceeded the limits before it ends"
+                );
+            }
+            _ => {}
         }
     }
 
     /// `GET /api/v3/exchangeInfo`.
-    pub(crate) async fn exchange_info(&self) -> Result<BinanceExchangeInfo, BinanceError> {
-        self.public(urls::EXCHANGE_INFO, Vec::new()).await
+    pub(crate) async fn exchange_info(&self) -> Result<BinanceExchangeInfo, ExchangeError> {
+        // Usually the first call: measure the clock first (best effort) so that the limiter's
+        // windows align with the venue's from the first usage header on.
+        if let Err(err) = self.ensure_clock().await {
+            tracing::warn!(error = %err, "binance clock sync before exchangeInfo failed");
+        }
+        let info: BinanceExchangeInfo = self
+            .call(
+                &limits::EXCHANGE_INFO,
+                Method::GET,
+                urls::EXCHANGE_INFO,
+                Vec::new(),
+                false,
+            )
+            .await?;
+        let scopes = limits::published_scopes(&info.rate_limits);
+        if !scopes.is_empty() {
+            self.limiter.configure(&scopes);
+        }
+        Ok(info)
     }
 
     /// `GET /api/v3/depth`.
@@ -190,15 +270,27 @@ impl RestClient {
         &self,
         symbol: &str,
         limit: u32,
-    ) -> Result<BinanceDepthSnapshot, BinanceError> {
+    ) -> Result<BinanceDepthSnapshot, ExchangeError> {
         let params = vec![("symbol", symbol.to_owned()), ("limit", limit.to_string())];
-        self.public(urls::DEPTH, params).await
+        let endpoint = limits::depth(limit);
+        self.call(&endpoint, Method::GET, urls::DEPTH, params, false)
+            .await
     }
 
     /// `POST /api/v3/order` with `newOrderRespType=FULL`.
-    pub(crate) async fn place_order(&self, order: &NewOrder) -> Result<BinanceOrder, BinanceError> {
+    pub(crate) async fn place_order(
+        &self,
+        order: &NewOrder,
+    ) -> Result<BinanceOrder, ExchangeError> {
         let params = order_params(order)?;
-        self.signed(Method::POST, urls::ORDER, params).await
+        self.call(
+            &limits::PLACE_ORDER,
+            Method::POST,
+            urls::ORDER,
+            params,
+            true,
+        )
+        .await
     }
 
     /// `DELETE /api/v3/order` by `origClientOrderId`.
@@ -206,12 +298,19 @@ impl RestClient {
         &self,
         symbol: &str,
         client_order_id: &str,
-    ) -> Result<BinanceOrder, BinanceError> {
+    ) -> Result<BinanceOrder, ExchangeError> {
         let params = vec![
             ("symbol", symbol.to_owned()),
             ("origClientOrderId", client_order_id.to_owned()),
         ];
-        self.signed(Method::DELETE, urls::ORDER, params).await
+        self.call(
+            &limits::CANCEL_ORDER,
+            Method::DELETE,
+            urls::ORDER,
+            params,
+            true,
+        )
+        .await
     }
 
     /// `GET /api/v3/order` by `origClientOrderId` or, with `by_venue_id`, by `orderId`.
@@ -220,30 +319,40 @@ impl RestClient {
         symbol: &str,
         id: &str,
         by_venue_id: bool,
-    ) -> Result<BinanceOrder, BinanceError> {
+    ) -> Result<BinanceOrder, ExchangeError> {
         let key = if by_venue_id {
             "orderId"
         } else {
             "origClientOrderId"
         };
         let params = vec![("symbol", symbol.to_owned()), (key, id.to_owned())];
-        self.signed(Method::GET, urls::ORDER, params).await
+        self.call(&limits::QUERY_ORDER, Method::GET, urls::ORDER, params, true)
+            .await
     }
 
     /// `GET /api/v3/openOrders`, for one symbol or all.
     pub(crate) async fn open_orders(
         &self,
         symbol: Option<&str>,
-    ) -> Result<Vec<BinanceOrder>, BinanceError> {
-        let params = symbol
-            .map(|s| vec![("symbol", s.to_owned())])
-            .unwrap_or_default();
-        self.signed(Method::GET, urls::OPEN_ORDERS, params).await
+    ) -> Result<Vec<BinanceOrder>, ExchangeError> {
+        let (endpoint, params) = match symbol {
+            Some(s) => (limits::OPEN_ORDERS_SYMBOL, vec![("symbol", s.to_owned())]),
+            None => (limits::OPEN_ORDERS_ALL, Vec::new()),
+        };
+        self.call(&endpoint, Method::GET, urls::OPEN_ORDERS, params, true)
+            .await
     }
 
     /// `GET /api/v3/account`.
-    pub(crate) async fn account(&self) -> Result<BinanceAccount, BinanceError> {
-        self.signed(Method::GET, urls::ACCOUNT, Vec::new()).await
+    pub(crate) async fn account(&self) -> Result<BinanceAccount, ExchangeError> {
+        self.call(
+            &limits::ACCOUNT,
+            Method::GET,
+            urls::ACCOUNT,
+            Vec::new(),
+            true,
+        )
+        .await
     }
 
     /// `GET /api/v3/myTrades` for one order.
@@ -251,16 +360,40 @@ impl RestClient {
         &self,
         symbol: &str,
         order_id: &str,
-    ) -> Result<Vec<BinanceMyTrade>, BinanceError> {
+    ) -> Result<Vec<BinanceMyTrade>, ExchangeError> {
         let params = vec![
             ("symbol", symbol.to_owned()),
             ("orderId", order_id.to_owned()),
         ];
-        self.signed(Method::GET, urls::MY_TRADES, params).await
+        let endpoint = limits::MY_TRADES_BY_ORDER;
+        self.call(&endpoint, Method::GET, urls::MY_TRADES, params, true)
+            .await
+    }
+
+    /// `GET /api/v3/myTrades` from trade id `from_id` (inclusive), at most `limit`.
+    pub(crate) async fn my_trades_from(
+        &self,
+        symbol: &str,
+        from_id: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<BinanceMyTrade>, ExchangeError> {
+        let mut params = vec![("symbol", symbol.to_owned())];
+        if let Some(from_id) = from_id {
+            params.push(("fromId", from_id.to_string()));
+        }
+        params.push(("limit", limit.clamp(1, 1000).to_string()));
+        self.call(
+            &limits::MY_TRADES,
+            Method::GET,
+            urls::MY_TRADES,
+            params,
+            true,
+        )
+        .await
     }
 }
 
-fn encode(params: &Params) -> Result<String, BinanceError> {
+fn encode(params: &[(&'static str, String)]) -> Result<String, BinanceError> {
     serde_urlencoded::to_string(params).map_err(|e| BinanceError::InvalidRequest(e.to_string()))
 }
 
@@ -341,72 +474,5 @@ fn order_params(order: &NewOrder) -> Result<Params, BinanceError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use exchange_core::{Side, TimeInForce};
-    use rust_decimal_macros::dec;
-
-    fn order(order_type: OrderType, price: Option<rust_decimal::Decimal>) -> NewOrder {
-        NewOrder {
-            client_order_id: "omsd-abc_1".into(),
-            venue_symbol: "BTCUSDT".into(),
-            side: Side::Buy,
-            order_type,
-            time_in_force: TimeInForce::Ioc,
-            quantity: dec!(0.00100000),
-            price,
-        }
-    }
-
-    #[test]
-    fn limit_order_params() {
-        let params = order_params(&order(OrderType::Limit, Some(dec!(30000.10))));
-        let query = encode(&params.unwrap_or_default()).unwrap_or_default();
-        assert_eq!(
-            query,
-            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=30000.1&newClientOrderId=omsd-abc_1&newOrderRespType=FULL"
-        );
-    }
-
-    #[test]
-    fn market_order_has_no_time_in_force() {
-        let params = order_params(&order(OrderType::Market, None)).unwrap_or_default();
-        let query = encode(&params).unwrap_or_default();
-        assert_eq!(
-            query,
-            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001&newClientOrderId=omsd-abc_1&newOrderRespType=FULL"
-        );
-    }
-
-    #[test]
-    fn invalid_orders_never_leave() {
-        assert!(order_params(&order(OrderType::Limit, None)).is_err());
-        assert!(order_params(&order(OrderType::Market, Some(dec!(1)))).is_err());
-        let mut bad_id = order(OrderType::Market, None);
-        bad_id.client_order_id = "has space".into();
-        assert!(order_params(&bad_id).is_err());
-        bad_id.client_order_id = "x".repeat(37);
-        assert!(order_params(&bad_id).is_err());
-    }
-
-    #[test]
-    fn error_bodies() {
-        let err = api_error(
-            StatusCode::BAD_REQUEST,
-            br#"{"code":-2013,"msg":"Order does not exist."}"#,
-            None,
-        );
-        assert_eq!(err.code(), Some(-2013));
-        let err = api_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", None);
-        assert_eq!(err.code(), None);
-        assert!(err.to_string().contains("unreadable error body"), "{err}");
-    }
-
-    #[test]
-    fn retry_after_header() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("30"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
-    }
-}
+#[path = "rest_tests.rs"]
+mod tests;

@@ -11,10 +11,10 @@ pub(crate) mod depth_sync;
 pub(crate) mod market;
 pub(crate) mod user;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::future::pending;
 use std::time::Duration;
 
+use exchange_core::ReconnectReason;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -23,17 +23,15 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-/// We ping every 20 s, like the venue does.
-pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(20);
-/// No frame at all (data, ping or pong) for this long means the connection is dead.
-pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60);
+use crate::config::BinanceConfig;
+
 /// Deadline for writing one frame.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The venue drops connections after 24 h; we leave a little earlier, on our own terms.
-const MAX_CONNECTION_AGE: Duration = Duration::from_secs(23 * 3600 + 30 * 60);
 /// First reconnect delay and its cap.
 pub(crate) const BACKOFF_BASE: Duration = Duration::from_millis(500);
 pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+pub(crate) use exchange_core::retry::Backoff;
 
 type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -50,8 +48,10 @@ pub(crate) enum WsError {
     WriteTimeout,
     #[error("closed by venue{}", .0.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
     Closed(Option<String>),
-    #[error("no data or pong for {}s", STALE_AFTER.as_secs())]
-    Stale,
+    #[error("ping unanswered for {0:?}")]
+    PingTimeout(Duration),
+    #[error("stale stream: {0}")]
+    Stale(String),
     #[error("connection reached its maximum age")]
     MaxAge,
     #[error("{0}")]
@@ -62,27 +62,87 @@ pub(crate) enum WsError {
     Shutdown,
 }
 
+impl WsError {
+    /// The bounded reason label of this ending.
+    pub(crate) fn reason(&self) -> ReconnectReason {
+        match self {
+            WsError::Closed(_) => ReconnectReason::ServerClose,
+            WsError::PingTimeout(_) => ReconnectReason::PingTimeout,
+            WsError::Stale(_) => ReconnectReason::Stale,
+            WsError::MaxAge => ReconnectReason::Rotation,
+            WsError::ReceiverGone | WsError::Shutdown => ReconnectReason::Shutdown,
+            WsError::ConnectTimeout
+            | WsError::Connect(_)
+            | WsError::Io(_)
+            | WsError::WriteTimeout
+            | WsError::Venue(_) => ReconnectReason::Error,
+        }
+    }
+}
+
+/// Heartbeat and lifetime rules of one connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Heartbeat {
+    /// We ping this often (the venue pings every 20 s).
+    pub ping_interval: Duration,
+    /// A ping must be answered (pong, or any frame) within this.
+    pub pong_timeout: Duration,
+    /// No data frame for this long means the stream is stale; `None` for streams that may be
+    /// legitimately quiet (the user stream).
+    pub data_timeout: Option<Duration>,
+    /// Leave before the venue's 24 h connection limit, on our own terms.
+    pub max_age: Duration,
+}
+
+impl Heartbeat {
+    pub(crate) fn from_config(config: &BinanceConfig, data_timeout: Option<Duration>) -> Self {
+        Heartbeat {
+            ping_interval: config.ping_interval,
+            pong_timeout: config.pong_timeout,
+            data_timeout,
+            max_age: config.max_connection_age,
+        }
+    }
+}
+
 /// One open WebSocket connection with its heartbeat state.
 pub(crate) struct Session {
     ws: WsStream,
-    last_rx: Instant,
+    heartbeat: Heartbeat,
+    last_data: Instant,
+    ping_sent: Option<Instant>,
     opened: Instant,
     ping: Interval,
 }
 
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => pending().await,
+    }
+}
+
 impl Session {
     /// Connects within `timeout`.
-    pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Self, WsError> {
+    pub(crate) async fn connect(
+        url: &str,
+        timeout: Duration,
+        heartbeat: Heartbeat,
+    ) -> Result<Self, WsError> {
         let (ws, _response) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url))
             .await
             .map_err(|_| WsError::ConnectTimeout)?
             .map_err(WsError::Connect)?;
         let now = Instant::now();
-        let mut ping = tokio::time::interval_at(now + PING_INTERVAL, PING_INTERVAL);
+        let period = heartbeat.ping_interval.max(Duration::from_millis(10));
+        let mut ping = tokio::time::interval_at(now + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Ok(Session {
             ws,
-            last_rx: now,
+            heartbeat,
+            last_data: now,
+            ping_sent: None,
             opened: now,
             ping,
         })
@@ -100,29 +160,47 @@ impl Session {
             .map_err(WsError::Io)
     }
 
-    /// The next text frame. Handles control frames and heartbeats on the way; `Ok(None)` when
+    /// The next data frame. Handles control frames and heartbeats on the way; `Ok(None)` when
     /// `shutdown` fires. Cancel-safe: dropping the future loses no data frame.
+    ///
+    /// Ends the session when a ping goes unanswered (`PingTimeout`), when no data frame came
+    /// within the data deadline although the connection answers pings (`Stale`), and at the
+    /// maximum connection age (`MaxAge`).
     pub(crate) async fn next_text(
         &mut self,
         shutdown: &CancellationToken,
     ) -> Result<Option<Utf8Bytes>, WsError> {
         loop {
-            let stale_at = self.last_rx + STALE_AFTER;
-            let retire_at = self.opened + MAX_CONNECTION_AGE;
+            let hb = self.heartbeat;
+            let pong_due = self.ping_sent.map(|t| t + hb.pong_timeout);
+            let silent_at = hb.data_timeout.map(|d| self.last_data + d);
+            let retire_at = self.opened + hb.max_age;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(None),
-                _ = tokio::time::sleep_until(stale_at) => return Err(WsError::Stale),
+                _ = sleep_until_opt(pong_due) => return Err(WsError::PingTimeout(hb.pong_timeout)),
+                _ = sleep_until_opt(silent_at) => {
+                    let silence = hb.data_timeout.unwrap_or_default();
+                    return Err(WsError::Stale(format!("no data for {silence:?}")));
+                }
                 _ = tokio::time::sleep_until(retire_at) => return Err(WsError::MaxAge),
-                _ = self.ping.tick() => self.write(Message::Ping(Vec::new().into())).await?,
+                _ = self.ping.tick() => {
+                    self.ping_sent.get_or_insert_with(Instant::now);
+                    self.write(Message::Ping(Vec::new().into())).await?;
+                }
                 frame = self.ws.next() => {
-                    self.last_rx = Instant::now();
+                    // Any frame shows the connection is alive.
+                    self.ping_sent = None;
                     match frame {
                         None => return Err(WsError::Closed(None)),
                         Some(Err(e)) => return Err(WsError::Io(e)),
-                        Some(Ok(Message::Text(text))) => return Ok(Some(text)),
+                        Some(Ok(Message::Text(text))) => {
+                            self.last_data = Instant::now();
+                            return Ok(Some(text));
+                        }
                         Some(Ok(Message::Binary(bytes))) => {
                             // The venue sends JSON as text; accept UTF-8 binary frames too.
                             if let Ok(text) = Utf8Bytes::try_from(bytes) {
+                                self.last_data = Instant::now();
                                 return Ok(Some(text));
                             }
                         }
@@ -150,49 +228,6 @@ impl Session {
     }
 }
 
-/// Capped exponential backoff with jitter: attempt `n` waits a random time in
-/// `[d/2, d]` with `d = min(base * 2^n, cap)`.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    attempt: u32,
-    base: Duration,
-    cap: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(base: Duration, cap: Duration) -> Self {
-        Backoff {
-            attempt: 0,
-            base,
-            cap,
-        }
-    }
-
-    /// The delay before the next attempt.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(self.cap);
-        self.attempt = self.attempt.saturating_add(1);
-        let half = exp / 2;
-        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(random_u64() % jitter_ms.saturating_add(1))
-    }
-
-    /// Back to the first delay after a healthy connection.
-    pub(crate) fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-/// A random number from the process's hash seed: enough for jitter, no extra dependency.
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(u64::from(std::process::id()));
-    hasher.finish()
-}
-
 /// Delivers one event to the consumer, waiting for room unless `shutdown` fires first.
 pub(crate) async fn deliver<T>(
     events_tx: &mpsc::Sender<T>,
@@ -218,30 +253,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_jittered_and_capped() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        let bounds = [
-            (50, 100),
-            (100, 200),
-            (200, 400),
-            (400, 800),
-            (500, 1000),
-            (500, 1000),
+    fn reasons_are_bounded() {
+        let io = || tokio_tungstenite::tungstenite::Error::ConnectionClosed;
+        let cases = [
+            (WsError::Closed(None), "server_close"),
+            (WsError::PingTimeout(Duration::ZERO), "ping_timeout"),
+            (WsError::Stale("x".into()), "stale"),
+            (WsError::MaxAge, "rotation"),
+            (WsError::Shutdown, "shutdown"),
+            (WsError::Io(io()), "error"),
+            (WsError::ConnectTimeout, "error"),
+            (WsError::Venue("refused".into()), "error"),
         ];
-        for (low, high) in bounds {
-            let d = backoff.next_delay();
-            assert!(
-                d >= Duration::from_millis(low) && d <= Duration::from_millis(high),
-                "{d:?} not in [{low}, {high}] ms"
-            );
+        for (err, want) in cases {
+            assert_eq!(err.reason().as_str(), want, "{err}");
         }
-        backoff.reset();
-        assert!(backoff.next_delay() <= Duration::from_millis(100));
-    }
-
-    #[test]
-    fn jitter_varies() {
-        let draws: std::collections::HashSet<u64> = (0..20).map(|_| random_u64()).collect();
-        assert!(draws.len() > 1);
     }
 }

@@ -1,161 +1,21 @@
-//! Stream behaviour against a scripted mock venue on loopback: a minimal HTTP server for
-//! `/api/v3/time` and `/api/v3/depth`, and a WebSocket server for `/ws-api/v3` and `/stream`.
-//! The real simulator is exercised in `sim.rs`; here each test controls every frame, so gaps,
-//! malformed messages and dropped connections are exact.
+//! Stream behaviour against a scripted mock venue on loopback (see `common`): the WebSocket API
+//! user stream and the market stream. The real simulator is exercised in `sim.rs`; here each
+//! test controls every frame, so gaps, malformed messages and dropped connections are exact.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use exchange_binance::{ApiSecret, BinanceConfig, BinanceExchange};
+use common::{
+    DEADLINE, SECRET, adapter, fixture, http_server, recv, subscription_is_valid, ws_server,
+};
 use exchange_core::{BookUpdate, Exchange, ExecutionKind, MarketEvent, OrderBook, UserEvent};
 use futures_util::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
-
-const KEY: &str = "mock-key";
-const SECRET: &str = "mock-secret";
-const DEADLINE: Duration = Duration::from_secs(10);
-
-/// The depth snapshots `/api/v3/depth` serves, in order (the last one repeats).
-type Snapshots = Arc<Mutex<Vec<Value>>>;
-
-async fn http_server(snapshots: Snapshots) -> String {
-    let listener = bind().await;
-    let url = format!(
-        "http://{}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    );
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let snapshots = snapshots.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                let body = if head.starts_with("GET /api/v3/time") {
-                    json!({ "serverTime": now_ms() })
-                } else if head.starts_with("GET /api/v3/depth") {
-                    let mut list = snapshots.lock().unwrap_or_else(|e| e.into_inner());
-                    if list.len() > 1 {
-                        list.remove(0)
-                    } else {
-                        list[0].clone()
-                    }
-                } else {
-                    json!({ "code": -1000, "msg": "not mocked" })
-                };
-                let body = body.to_string();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    url
-}
-
-async fn bind() -> TcpListener {
-    match TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("bind: {e}"),
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A WebSocket server handing each accepted connection to `script`, in order.
-async fn ws_server<F, Fut>(script: F) -> String
-where
-    F: Fn(usize, tokio_tungstenite::WebSocketStream<TcpStream>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = bind().await;
-    let url = format!(
-        "ws://{}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    );
-    tokio::spawn(async move {
-        let mut n = 0;
-        while let Ok((socket, _)) = listener.accept().await {
-            if let Ok(ws) = tokio_tungstenite::accept_async(socket).await {
-                tokio::spawn(script(n, ws));
-                n += 1;
-            }
-        }
-    });
-    url
-}
-
-fn adapter(rest_url: &str, ws_url: &str) -> BinanceExchange {
-    let config = BinanceConfig::new(
-        "mock",
-        rest_url,
-        ws_url,
-        format!("{ws_url}/ws-api/v3"),
-        KEY,
-        ApiSecret::new(SECRET),
-    );
-    match BinanceExchange::new(config) {
-        Ok(ex) => ex,
-        Err(e) => panic!("adapter: {e}"),
-    }
-}
-
-async fn recv<T>(rx: &mut mpsc::Receiver<T>) -> T {
-    match tokio::time::timeout(DEADLINE, rx.recv()).await {
-        Ok(Some(v)) => v,
-        Ok(None) => panic!("stream ended"),
-        Err(_) => panic!("no event within {DEADLINE:?}"),
-    }
-}
-
-fn fixture(text: &str) -> String {
-    text.to_owned()
-}
-
-/// Checks the subscription like the venue: sorted params without `signature`, HMAC-SHA256.
-fn subscription_is_valid(request: &Value) -> bool {
-    let params = &request["params"];
-    let payload = format!(
-        "apiKey={}&recvWindow={}&timestamp={}",
-        params["apiKey"].as_str().unwrap_or_default(),
-        params["recvWindow"],
-        params["timestamp"]
-    );
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()) else {
-        return false;
-    };
-    mac.update(payload.as_bytes());
-    request["method"] == "userDataStream.subscribe.signature"
-        && params["apiKey"] == KEY
-        && params["signature"].as_str() == Some(hex::encode(mac.finalize().into_bytes()).as_str())
-}
-
 #[tokio::test]
 async fn user_stream_subscribes_forwards_and_reconnects() {
     let rest = http_server(Arc::new(Mutex::new(vec![json!({})]))).await;
@@ -223,9 +83,16 @@ async fn user_stream_subscribes_forwards_and_reconnects() {
     ));
     assert_eq!(recv(&mut rx).await, UserEvent::Connected);
 
-    let stats = exchange.stats();
-    assert_eq!(stats.malformed_messages, 2, "{stats:?}");
-    assert_eq!(stats.stream_reconnects, 1, "{stats:?}");
+    let health = exchange.health();
+    assert_eq!(health.malformed_messages_total, 2, "{health:?}");
+    let user = &health.streams[0];
+    assert_eq!(user.kind, "user");
+    assert_eq!(
+        user.reconnects_total.get("server_close"),
+        Some(&1),
+        "{user:?}"
+    );
+    assert!(user.connected, "{user:?}");
     shutdown.cancel();
     assert!(
         tokio::time::timeout(DEADLINE, task).await.is_ok(),
@@ -335,11 +202,19 @@ async fn market_stream_syncs_resyncs_on_gap_and_on_disconnect() {
         ]
     );
     assert!(!book.in_sync());
-    let stats = exchange.stats();
+    let health = exchange.health();
     assert_eq!(
-        (stats.malformed_messages, stats.book_resyncs),
+        (health.malformed_messages_total, health.books.resyncs_total),
         (1, 2),
-        "{stats:?}"
+        "{health:?}"
+    );
+    // The gap resynced (snapshot 110); the disconnect's resync is still pending.
+    assert_eq!(health.books.resyncs_completed_total, 1, "{health:?}");
+    let market = &health.streams[1];
+    assert_eq!(
+        market.reconnects_total.get("server_close"),
+        Some(&1),
+        "{market:?}"
     );
     shutdown.cancel();
 }

@@ -305,7 +305,7 @@ async fn user_stream_reports_executions_and_balances() {
     want.sort_unstable();
     fills.sort_unstable();
     assert_eq!(fills, want);
-    assert_eq!(venue.exchange.stats().malformed_messages, 0);
+    assert_eq!(venue.exchange.health().malformed_messages_total, 0);
     shutdown.cancel();
     assert!(tokio::time::timeout(DEADLINE, task).await.is_ok());
     venue.sim.shutdown().await;
@@ -371,11 +371,11 @@ async fn market_stream_book_matches_rest_depth() {
         }
     }
     let _ = trades; // trades are optional in a quiet market; the book is what is checked
-    let stats = venue.exchange.stats();
+    let health = venue.exchange.health();
     assert_eq!(
-        (stats.malformed_messages, stats.book_resyncs),
+        (health.malformed_messages_total, health.books.resyncs_total),
         (0, 0),
-        "{stats:?}"
+        "{health:?}"
     );
     shutdown.cancel();
     venue.sim.shutdown().await;

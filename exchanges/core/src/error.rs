@@ -28,6 +28,14 @@ pub enum ExchangeError {
     /// Credentials, signature or clock problems; the request was not executed.
     #[error("authentication failed (code {code:?}): {message}")]
     Auth { code: Option<i64>, message: String },
+    /// Refused locally, nothing was sent: the venue's breaker is open, the venue is paused
+    /// (429) or banned (418), the in-flight order cap is reached or a rate-limit permit did not
+    /// come within its deadline. Try again after `retry_after` when given (HTTP 503).
+    #[error("venue unavailable (retry after {retry_after:?}): {message}")]
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl ExchangeError {
@@ -35,6 +43,14 @@ impl ExchangeError {
     pub fn unknown(message: impl Into<String>) -> Self {
         ExchangeError::Unknown {
             message: message.into(),
+        }
+    }
+
+    /// Builds an [`ExchangeError::Unavailable`]: refused locally, nothing was sent.
+    pub fn unavailable(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        ExchangeError::Unavailable {
+            message: message.into(),
+            retry_after,
         }
     }
 
@@ -52,6 +68,7 @@ impl ExchangeError {
             ExchangeError::RateLimited { .. } => "rate_limited",
             ExchangeError::Unknown { .. } => "unknown",
             ExchangeError::Auth { .. } => "auth",
+            ExchangeError::Unavailable { .. } => "unavailable",
         }
     }
 }
@@ -105,6 +122,11 @@ mod tests {
                 },
                 true,
                 "auth",
+            ),
+            (
+                ExchangeError::unavailable("breaker open", Some(Duration::from_secs(1))),
+                true,
+                "unavailable",
             ),
         ];
         for (err, definitive, kind) in cases {

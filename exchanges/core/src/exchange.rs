@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::book::BookUpdate;
 use crate::error::ExchangeError;
+use crate::health::VenueHealth;
 use crate::model::{
     Balance, ExecutionReport, Fill, Instrument, NewOrder, OrderSnapshot, Trade, VenueId,
 };
@@ -82,6 +83,24 @@ pub trait Exchange: Send + Sync + 'static {
         venue_symbol: &str,
         venue_order_id: &str,
     ) -> Result<Vec<Fill>, ExchangeError>;
+
+    /// Our fills on one symbol with a venue trade id greater than `after_trade_id` (all
+    /// recent ones when `None`), oldest first, at most `limit`. Used to backfill fills missed
+    /// while the user stream was down: call again from the last id until fewer than `limit`
+    /// come back.
+    ///
+    /// `Fill::client_order_id` may be empty: a venue's trade list does not always carry it
+    /// (Binance `myTrades` does not). Match such fills to orders by `venue_order_id`.
+    async fn fills_since(
+        &self,
+        venue_symbol: &str,
+        after_trade_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Fill>, ExchangeError>;
+
+    /// A snapshot of the adapter's resilience state (breakers, limiter, clock, streams,
+    /// books). Cheap: no I/O.
+    fn health(&self) -> VenueHealth;
 
     /// Spawns the user-data stream task. It sends [`UserEvent::Connected`] after every
     /// (re)subscription and runs until `shutdown` is cancelled.

@@ -18,6 +18,12 @@ pub(crate) enum StreamKind {
     DepthSlow,
     /// `<symbol>@trade`
     Trade,
+    /// `<symbol>@aggTrade`
+    AggTrade,
+    /// `<symbol>@bookTicker`
+    BookTicker,
+    /// `<symbol>@depth<levels>` (1000 ms) or `<symbol>@depth<levels>@100ms` (`fast`).
+    Partial { levels: u8, fast: bool },
 }
 
 /// One market stream payload (the raw `data`, without the combined-stream wrapper).

@@ -16,6 +16,9 @@ pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: i64,
     pub msg: Cow<'static, str>,
+    /// For 429 and 418: seconds until a retry may succeed (`Retry-After`) and that time in
+    /// epoch ms (the WebSocket API's `retryAfter`).
+    pub retry: Option<(u64, i64)>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +33,15 @@ impl ApiError {
             status,
             code,
             msg: msg.into(),
+            retry: None,
         }
+    }
+
+    /// Sets the time a retry may succeed (`Retry-After`, rounded up to whole seconds).
+    pub fn retry_at(mut self, until_ms: i64, now_ms: i64) -> Self {
+        let wait = u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0);
+        self.retry = Some((wait.div_ceil(1000), until_ms));
+        self
     }
 
     fn bad(code: i64, msg: impl Into<Cow<'static, str>>) -> Self {
@@ -181,9 +192,41 @@ impl ApiError {
             .unwrap_or_else(|_| r#"{"code":-1000,"msg":"error"}"#.to_owned())
     }
 
-    /// The `{"code":..,"msg":..}` object for embedding (WebSocket API `error`).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({ "code": self.code, "msg": self.msg })
+    /// The `{"code":..,"msg":..}` object for embedding (WebSocket API `error`), with
+    /// `data: {"serverTime","retryAfter"}` for rate-limit errors.
+    pub fn json(&self, now_ms: i64) -> serde_json::Value {
+        match self.retry {
+            Some((_, until)) => serde_json::json!({
+                "code": self.code, "msg": self.msg,
+                "data": { "serverTime": now_ms, "retryAfter": until },
+            }),
+            None => serde_json::json!({ "code": self.code, "msg": self.msg }),
+        }
+    }
+
+    /// `-1125`: unknown or expired listenKey.
+    pub fn unknown_listen_key() -> Self {
+        Self::bad(-1125, "This listenKey does not exist.")
+    }
+
+    /// `-1104`: parameters the endpoint does not read.
+    pub fn unread_params(read: usize, sent: usize) -> Self {
+        Self::bad(
+            -1104,
+            format!(
+                "Not all sent parameters were read; read '{read}' parameter(s) but was sent '{sent}'."
+            ),
+        )
+    }
+
+    /// `-1120`: a kline interval the venue does not know.
+    pub fn invalid_interval() -> Self {
+        Self::bad(-1120, "Invalid interval.")
+    }
+
+    /// `-1128`: optional parameters that cannot go together.
+    pub fn bad_combination() -> Self {
+        Self::bad(-1128, "Combination of optional parameters invalid.")
     }
 }
 
@@ -203,6 +246,9 @@ impl From<Reject> for ApiError {
             ),
             Reject::Unsupported => Self::unsupported_combination(),
             Reject::UnknownOrder => Self::bad(-2011, "Unknown order sent."),
+            Reject::CancelRestricted => {
+                Self::bad(-2011, "Order was not canceled due to cancel restrictions.")
+            }
             Reject::OrderNotFound => Self::bad(-2013, "Order does not exist."),
             Reject::ClientIdMismatch => {
                 Self::bad(-2039, "Client order ID is not correct for this order ID.")
@@ -214,7 +260,15 @@ impl From<Reject> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::rest::json_response(self.status, self.body())
+        let mut response = crate::rest::json_response(self.status, self.body());
+        if let Some((seconds, _)) = self.retry
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

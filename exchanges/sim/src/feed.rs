@@ -38,6 +38,8 @@ pub(crate) struct DepthSnapshot {
 pub(crate) struct Published {
     pub fast: Vec<DepthDiff>,
     pub slow: Vec<DepthDiff>,
+    /// This publication is also a slow (1000 ms) one.
+    pub slow_tick: bool,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +97,7 @@ impl DepthFeed {
         }
         self.fast_count = self.fast_count.wrapping_add(1);
         if self.fast_count % self.slow_every == 0 {
+            out.slow_tick = true;
             out.slow = self
                 .symbols
                 .iter_mut()
@@ -207,6 +210,7 @@ mod tests {
             kind,
             amount: Amount::Base(dec!(1)),
             client_order_id: None,
+            stp: None,
         };
         engine.place(order, 0).unwrap();
     }

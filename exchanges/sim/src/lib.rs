@@ -12,12 +12,11 @@
 //! - `wire/`: Binance payload shapes; `errors`: venue error bodies; `auth`: keys, signatures.
 //! - `rest/`, `streams`, `ws_api`, `ws`: the protocol surfaces; `server`: router and serving.
 //! - `limits`, `stats`, `clock`, `config`, `format`, `error`: support.
-//!
-//! Fault injection (phase 2) hooks in at three places, by design: the REST middleware
-//! (`rest::track_weight`: 429/418, 5xx, hangs, latency), the per-connection writer loops in
-//! `streams` and `ws_api` (silence, drop, stop pings), and the venue's fan-out in `bus` and
-//! `venue::flush_events` (gaps, duplicated or reordered user events). `clock` is the one
-//! source of time, for skew.
+//! - `faults/`: fault injection ([`SimFaults`], `/_sim/faults`). It hooks in at a few places:
+//!   a REST middleware inside `rest::track_weight` (429/418, 5xx, hangs, latency, swallowed
+//!   acks), the per-connection loops in `streams` and `ws_api` (drop, silence, pings, pongs),
+//!   the venue's publication (depth gaps, duplicated or reordered user events), the listener
+//!   (downtime) and `clock`, the one source of time (skew).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), exchange_sim::SimError> {
@@ -34,14 +33,17 @@ pub mod config;
 pub mod engine;
 mod error;
 mod errors;
+pub mod faults;
 mod feed;
 mod format;
 mod limits;
+mod listen_keys;
 mod market;
 mod rest;
 mod server;
 mod stats;
 mod streams;
+mod tape;
 mod venue;
 mod wire;
 mod ws;
@@ -58,16 +60,18 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 pub use config::{
-    DEFAULT_API_KEY, DEFAULT_API_SECRET, FeeConfig, MarketConfig, SimConfig, StreamConfig,
-    SymbolConfig,
+    DEFAULT_API_KEY, DEFAULT_API_SECRET, FeeConfig, LimitConfig, MarketConfig, SimConfig,
+    StreamConfig, SymbolConfig,
 };
 pub use error::SimError;
+pub use faults::{FaultId, FaultSpec, SimFaults};
 pub use stats::SimStats;
 
 use crate::auth::Keys;
 use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::engine::{Catalog, Fees};
+use crate::faults::FaultListener;
 use crate::server::{AppState, WsSettings};
 use crate::venue::{Venue, VenueClient};
 
@@ -81,6 +85,7 @@ pub struct SimHandle {
     api_key: String,
     api_secret: String,
     stats: Arc<stats::Stats>,
+    faults: SimFaults,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -104,25 +109,39 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     ));
     let stats = Arc::new(stats::Stats::default());
     let bus = Bus::new(config.streams.broadcast_capacity);
+    let clock = Clock::default();
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let faults = SimFaults::new(
+        Arc::clone(&catalog),
+        clock.clone(),
+        Arc::clone(&stats),
+        config.seed,
+        shutdown.clone(),
+        tracker.clone(),
+    );
     let (venue, user) = Venue::new(
         &config,
         Arc::clone(&catalog),
-        Clock,
+        clock.clone(),
         Arc::clone(&stats),
         bus.clone(),
+        faults.clone(),
     );
     let mut keys = Keys::default();
     keys.insert(&config.api_key, &config.api_secret, user);
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
     let state = AppState {
         venue: VenueClient::new(cmd_tx),
         catalog,
         keys: Arc::new(keys),
-        clock: Clock,
+        clock,
         stats: Arc::clone(&stats),
-        limits: Arc::default(),
+        limits: Arc::new(limits::Limits::new(config.limits.clone())),
+        listen_keys: Arc::new(listen_keys::ListenKeys::new(
+            config.streams.listen_key_ttl_ms,
+            config.seed,
+        )),
         bus,
         fees: Fees {
             maker: config.fees.maker,
@@ -131,13 +150,16 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         ws: WsSettings {
             ping_interval: Duration::from_millis(config.streams.ping_interval_ms),
             pong_timeout: Duration::from_millis(config.streams.pong_timeout_ms),
+            max_age: Duration::from_millis(config.streams.max_connection_age_ms),
+            max_incoming_per_sec: config.streams.max_incoming_per_sec,
         },
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        faults: faults.clone(),
     };
     tracker.spawn(venue.run(cmd_rx, shutdown.clone()));
     tracker.spawn(server::serve(
-        listener,
+        FaultListener::new(listener, addr, faults.clone()),
         server::app(state),
         shutdown.clone(),
     ));
@@ -147,6 +169,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         api_key: config.api_key,
         api_secret: config.api_secret,
         stats,
+        faults,
         shutdown,
         tracker,
     })
@@ -178,6 +201,12 @@ impl SimHandle {
 
     pub fn api_secret(&self) -> &str {
         &self.api_secret
+    }
+
+    /// The fault registry: inject, list and clear faults from tests (the same registry as
+    /// `/_sim/faults`).
+    pub fn faults(&self) -> &SimFaults {
+        &self.faults
     }
 
     /// The simulator's counters now.

@@ -201,6 +201,7 @@ impl SymbolAgent {
             },
             amount: Amount::Base(qty),
             client_order_id: None,
+            stp: None,
         };
         match engine.place(order, now) {
             Ok(placed) if placed.order.status.is_open() => {
@@ -241,6 +242,7 @@ impl SymbolAgent {
             kind: OrderKind::Market,
             amount: Amount::Base(qty),
             client_order_id: None,
+            stp: None,
         };
         if let Err(reject) = engine.place(order, now) {
             debug!(symbol = self.symbol.0, %reject, "taker order rejected");

@@ -23,6 +23,20 @@ pub struct SimStats {
     pub trades_total: u64,
     /// WebSocket connections accepted (market streams and WebSocket API).
     pub ws_connections_total: u64,
+    /// Requests refused with HTTP 429 (request weight, raw requests or orders; REST and
+    /// WebSocket API).
+    #[serde(default)]
+    pub rate_limited_total: u64,
+    /// Requests refused with HTTP 418 (IP banned), including the one that started the ban.
+    #[serde(default)]
+    pub banned_total: u64,
+    /// WebSocket connections the server closed for a venue limit (incoming message rate,
+    /// maximum connection age).
+    #[serde(default)]
+    pub ws_limit_closes_total: u64,
+    /// Per fault name: times injected and times it took effect (every fault is listed).
+    #[serde(default)]
+    pub faults: std::collections::BTreeMap<String, crate::faults::FaultCount>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,14 +48,31 @@ pub(crate) enum Counter {
     CancelsReceived,
     Trades,
     WsConnections,
+    RateLimited,
+    Banned,
+    WsLimitCloses,
 }
+
+/// Number of [`Counter`] variants.
+const COUNTERS: usize = 10;
 
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    counters: [AtomicU64; 7],
+    counters: [AtomicU64; COUNTERS],
+    /// Fault counters, kept by `crate::faults`.
+    pub faults: crate::faults::FaultCounters,
 }
 
 impl Stats {
+    /// Counts a refused request by its HTTP status (429 or 418).
+    pub fn count_refusal(&self, status: u16) {
+        match status {
+            418 => self.count(Counter::Banned, 1),
+            429 => self.count(Counter::RateLimited, 1),
+            _ => {}
+        }
+    }
+
     pub fn count(&self, counter: Counter, n: u64) {
         self.counters[counter as usize].fetch_add(n, Ordering::Relaxed);
     }
@@ -56,6 +87,10 @@ impl Stats {
             cancels_received: get(Counter::CancelsReceived),
             trades_total: get(Counter::Trades),
             ws_connections_total: get(Counter::WsConnections),
+            rate_limited_total: get(Counter::RateLimited),
+            banned_total: get(Counter::Banned),
+            ws_limit_closes_total: get(Counter::WsLimitCloses),
+            faults: self.faults.snapshot(),
         }
     }
 }

@@ -1,18 +1,164 @@
 //! WebSocket plumbing shared by market streams and the WebSocket API: upgrade handling (with
-//! JSON errors for non-WebSocket requests), session tracking for graceful shutdown, and the
-//! server-side keepalive (a ping frame every interval; close when a pong is overdue).
+//! JSON errors for non-WebSocket requests), session tracking for graceful shutdown, and the one
+//! connection loop both run ([`drive`]): requests in, pushed data out, server pings and the pong
+//! deadline, the incoming-message rate limit, the maximum connection age, `serverShutdown` on
+//! graceful shutdown, and the fault hooks.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::ws::{
+    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
+use tracing::{debug, warn};
 
+use crate::engine::SymbolId;
 use crate::errors::ApiError;
+use crate::faults::{Change, SessionFaults, Target};
 use crate::rest::Weight;
 use crate::server::AppState;
 use crate::stats::Counter;
+
+/// What a session pushed on its own (not in answer to a request).
+pub(crate) enum Pushed {
+    /// Data frames; `symbol` is the market they belong to (`None` for user events), for the
+    /// `silence_streams` fault.
+    Data {
+        frames: Vec<Message>,
+        symbol: Option<SymbolId>,
+    },
+    /// The session cannot keep up (its broadcast receiver lagged) or its source is gone.
+    Close,
+}
+
+/// One kind of WebSocket connection (market streams or the WebSocket API), driven by [`drive`].
+pub(crate) trait Session: Send {
+    /// The fault surface of this kind of connection.
+    const TARGET: Target;
+    /// Whether incoming frames are limited to `max_incoming_per_sec` (market streams).
+    const LIMIT_INCOMING: bool;
+
+    /// Answers one text frame.
+    fn on_text(&mut self, text: &str) -> impl Future<Output = Vec<Message>> + Send;
+
+    /// Waits for data to push (cancel-safe, for `select!`).
+    fn pushed(&mut self) -> impl Future<Output = Pushed> + Send;
+
+    /// What to send before closing on graceful shutdown (the `serverShutdown` event).
+    fn shutdown_frames(&self, now_ms: i64) -> Vec<Message>;
+}
+
+/// Runs one connection until either side closes it, the server shuts down, a pong is overdue,
+/// the connection reaches its maximum age or (market streams) sends too fast.
+pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, state: AppState) {
+    let mut keepalive = Keepalive::new(state.ws.ping_interval, state.ws.pong_timeout);
+    let mut faults = SessionFaults::new(&state.faults, S::TARGET);
+    let mut rate = RateWindow::new(S::LIMIT_INCOMING.then_some(state.ws.max_incoming_per_sec));
+    let expired = tokio::time::sleep(state.ws.max_age);
+    tokio::pin!(expired);
+    loop {
+        let reading = faults.reading();
+        let outgoing: Vec<Message> = tokio::select! {
+            () = state.shutdown.cancelled() => {
+                let mut frames = session.shutdown_frames(state.clock.now_ms());
+                frames.push(Message::Close(None));
+                frames
+            }
+            () = &mut expired => {
+                debug!("connection reached its maximum age; closing");
+                state.stats.count(Counter::WsLimitCloses, 1);
+                vec![Message::Close(None)]
+            }
+            change = faults.changed() => match change {
+                Change::Drop => return,
+                Change::Recheck => continue,
+            },
+            incoming = socket.recv(), if reading => match incoming {
+                Some(Ok(_)) if !rate.allow() => {
+                    debug!("too many incoming messages; closing");
+                    state.stats.count(Counter::WsLimitCloses, 1);
+                    vec![Message::Close(None)]
+                }
+                Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
+                Some(Ok(Message::Pong(_))) => { keepalive.pong(); continue; }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            pushed = session.pushed() => match pushed {
+                Pushed::Data { symbol, .. } if faults.silenced(symbol) => continue,
+                Pushed::Data { frames, .. } => frames,
+                Pushed::Close => vec![Message::Close(None)],
+            },
+            action = keepalive.tick() => match action {
+                KeepaliveAction::SendPing if !faults.pings() => { keepalive.pong(); continue }
+                KeepaliveAction::SendPing => vec![Message::Ping(axum::body::Bytes::new())],
+                KeepaliveAction::Close => { debug!("pong overdue; closing"); vec![Message::Close(None)] }
+            },
+        };
+        faults.delay(&outgoing).await;
+        let closing = outgoing.iter().any(|m| matches!(m, Message::Close(_)));
+        for message in outgoing {
+            if socket.send(message).await.is_err() {
+                return;
+            }
+        }
+        if closing {
+            break;
+        }
+    }
+}
+
+/// Receives from an optional broadcast channel (pending forever without one), mapping lag and
+/// closure to [`Pushed::Close`].
+pub(crate) async fn recv_or_pending<T: Send + Sync>(
+    rx: &mut Option<broadcast::Receiver<Arc<T>>>,
+) -> Result<Arc<T>, Pushed> {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(msg) => Ok(msg),
+        Err(RecvError::Lagged(missed)) => {
+            warn!(missed, "subscriber lagged; disconnecting");
+            Err(Pushed::Close)
+        }
+        Err(RecvError::Closed) => Err(Pushed::Close),
+    }
+}
+
+/// Incoming frames counted per one-second window; `None` means unlimited.
+struct RateWindow {
+    limit: Option<u32>,
+    window: Instant,
+    count: u32,
+}
+
+impl RateWindow {
+    fn new(limit: Option<u32>) -> Self {
+        Self {
+            limit,
+            window: Instant::now(),
+            count: 0,
+        }
+    }
+
+    /// Counts one frame; false once the second's limit is exceeded.
+    fn allow(&mut self) -> bool {
+        let Some(limit) = self.limit else {
+            return true;
+        };
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            self.window = Instant::now();
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count <= limit
+    }
+}
 
 /// Upgrades to a WebSocket running `session`, tracked so shutdown waits for it; a plain
 /// HTTP request gets a JSON error instead.
@@ -91,6 +237,17 @@ impl Keepalive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_window_allows_the_limit_per_second() {
+        let mut rate = RateWindow::new(Some(5));
+        assert!((0..5).all(|_| rate.allow()));
+        assert!(!rate.allow());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(rate.allow());
+        let mut unlimited = RateWindow::new(None);
+        assert!((0..100).all(|_| unlimited.allow()));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn keepalive_closes_only_without_pongs() {

@@ -176,7 +176,10 @@ async fn combined_stream_wraps_trades_and_depth() {
 
 #[tokio::test]
 async fn live_subscriptions_echo_ids_in_their_json_type() {
-    let (sim, _client) = start(config()).await;
+    // More than the venue's 5 messages per second; the limit has its own test.
+    let mut config = config();
+    config.streams.max_incoming_per_sec = 100;
+    let (sim, _client) = start(config).await;
     let mut ws = connect(&format!("{}/ws", sim.stream_url())).await;
     send_json(
         &mut ws,

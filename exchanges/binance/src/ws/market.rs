@@ -9,16 +9,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use exchange_core::{BookSnapshot, BookUpdate, MarketEvent};
+use exchange_core::{BookSnapshot, BookUpdate, ExchangeError, MarketEvent};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::depth_sync::{DepthSync, REFETCH_DELAY, SyncAction};
-use super::{BACKOFF_BASE, BACKOFF_CAP, Backoff, Session, WsError, deliver, sleep_or_shutdown};
-use crate::error::BinanceError;
+use super::{
+    BACKOFF_BASE, BACKOFF_CAP, Backoff, Heartbeat, Session, WsError, deliver, sleep_or_shutdown,
+};
 use crate::model::{BinanceDepthUpdate, BinanceStreamFrame, BinanceTrade};
 use crate::{Shared, parse, urls};
 
@@ -49,6 +51,7 @@ pub(crate) async fn run(
             .collect(),
         pending_snapshots: HashMap::new(),
         snapshots: JoinSet::new(),
+        resyncing: HashMap::new(),
         url: urls::combined_stream_url(&shared.config.stream_url, &symbols),
         shared,
         events_tx,
@@ -56,14 +59,23 @@ pub(crate) async fn run(
     };
     let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
     loop {
-        let reason = match stream.session(&mut backoff).await {
-            Err(WsError::Shutdown | WsError::ReceiverGone) => return,
-            Err(err) => err.to_string(),
+        let err = match stream.session(&mut backoff).await {
+            Err(WsError::Shutdown | WsError::ReceiverGone) => {
+                stream.shared.counters.market.set_connected(false);
+                return;
+            }
+            Err(err) => err,
             Ok(never) => match never {},
         };
-        stream.shared.counters.reconnect("market", &reason);
-        if stream.reset_books(&reason).await.is_err()
-            || !sleep_or_shutdown(backoff.next_delay(), &stream.shutdown).await
+        let counters = &stream.shared.counters;
+        counters.reconnect(&counters.market, err.reason(), &err);
+        // A planned rotation reconnects at once; anything else backs off.
+        let delay = match err {
+            WsError::MaxAge => Duration::ZERO,
+            _ => backoff.next_delay(),
+        };
+        if stream.reset_books(&err.to_string()).await.is_err()
+            || !sleep_or_shutdown(delay, &stream.shutdown).await
         {
             return;
         }
@@ -78,6 +90,8 @@ struct MarketStream {
     /// Symbol of each snapshot task in flight (at most one per symbol).
     pending_snapshots: HashMap<tokio::task::Id, String>,
     snapshots: JoinSet<BookSnapshot>,
+    /// When each out-of-sync book lost sync, to measure the time to resync.
+    resyncing: HashMap<String, Instant>,
     events_tx: mpsc::Sender<MarketEvent>,
     shutdown: CancellationToken,
 }
@@ -88,7 +102,10 @@ impl MarketStream {
         &mut self,
         backoff: &mut Backoff,
     ) -> Result<std::convert::Infallible, WsError> {
-        let mut session = Session::connect(&self.url, self.shared.config.request_timeout).await?;
+        let config = &self.shared.config;
+        let heartbeat = Heartbeat::from_config(config, Some(config.market_data_timeout));
+        let mut session = Session::connect(&self.url, config.request_timeout, heartbeat).await?;
+        self.shared.counters.market.set_connected(true);
         tracing::info!(
             symbols = self.books.len(),
             "binance market stream connected"
@@ -139,6 +156,7 @@ impl MarketStream {
 
     /// Handles one frame; true when it carried market data.
     async fn handle_frame(&mut self, text: &str) -> Result<bool, WsError> {
+        self.shared.counters.market.message();
         let frame: BinanceStreamFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(e) => {
@@ -150,6 +168,7 @@ impl MarketStream {
             Some("depthUpdate") => match serde_json::from_value::<BinanceDepthUpdate>(frame.data) {
                 Ok(raw) => {
                     let delta = parse::book_delta(raw);
+                    self.check_lag(delta.event_time_ms)?;
                     let symbol = delta.venue_symbol.to_ascii_uppercase();
                     let Some(book) = self.books.get_mut(&symbol) else {
                         self.shared
@@ -163,11 +182,15 @@ impl MarketStream {
                 Err(e) => self.shared.counters.malformed("market_stream", &e),
             },
             Some("trade") => match serde_json::from_value::<BinanceTrade>(frame.data) {
-                Ok(raw) => self.publish_trade(MarketEvent::Trade(parse::trade(raw)))?,
+                Ok(raw) => {
+                    let trade = parse::trade(raw);
+                    self.check_lag(trade.time_ms)?;
+                    self.publish_trade(MarketEvent::Trade(trade))?;
+                }
                 Err(e) => self.shared.counters.malformed("market_stream", &e),
             },
             Some("serverShutdown") => {
-                return Err(WsError::Venue("venue sent serverShutdown".into()));
+                return Err(WsError::Closed(Some("venue sent serverShutdown".into())));
             }
             other => {
                 tracing::debug!(stream = frame.stream, event = ?other, "ignoring binance stream frame");
@@ -193,8 +216,14 @@ impl MarketStream {
         for action in actions {
             match action {
                 SyncAction::Emit(update) => {
-                    if let BookUpdate::OutOfSync { reason, .. } = &update {
-                        self.shared.counters.book_resync(symbol, reason);
+                    match &update {
+                        BookUpdate::OutOfSync { reason, .. } => self.lost_sync(symbol, reason),
+                        BookUpdate::Snapshot(_) => {
+                            if let Some(since) = self.resyncing.remove(symbol) {
+                                self.shared.counters.books.resync_completed(since.elapsed());
+                            }
+                        }
+                        BookUpdate::Delta(_) => {}
                     }
                     deliver(&self.events_tx, MarketEvent::Book(update), &self.shutdown).await?;
                 }
@@ -222,7 +251,10 @@ impl MarketStream {
                     Ok(raw) => return parse::book_snapshot(&symbol, raw),
                     Err(err) => {
                         let delay = match &err {
-                            BinanceError::Api { retry_after: Some(wait), .. } => *wait,
+                            ExchangeError::RateLimited { retry_after: Some(wait), .. }
+                            | ExchangeError::Unavailable { retry_after: Some(wait), .. } => {
+                                (*wait).max(BACKOFF_BASE)
+                            }
                             _ => backoff.next_delay(),
                         };
                         tracing::warn!(symbol, error = %err, ?delay, "binance depth snapshot failed");
@@ -235,6 +267,31 @@ impl MarketStream {
             .insert(handle.id(), symbol.to_owned());
     }
 
+    /// A book lost continuity: counted, and timed until its next snapshot.
+    fn lost_sync(&mut self, symbol: &str, reason: &str) {
+        self.shared.counters.book_resync(symbol, reason);
+        self.resyncing
+            .entry(symbol.to_owned())
+            .or_insert_with(Instant::now);
+    }
+
+    /// A stream whose events are far behind the venue clock is stale (a stuck or replaying
+    /// feed), even if frames keep coming.
+    fn check_lag(&self, event_time_ms: i64) -> Result<(), WsError> {
+        let clock = &self.shared.rest.clock;
+        if !clock.is_synced() || event_time_ms <= 0 {
+            return Ok(());
+        }
+        let lag_ms = clock.now_ms().saturating_sub(event_time_ms);
+        let max = self.shared.config.max_event_lag;
+        if lag_ms > i64::try_from(max.as_millis()).unwrap_or(i64::MAX) {
+            return Err(WsError::Stale(format!(
+                "event time {lag_ms} ms behind the venue clock (max {max:?})"
+            )));
+        }
+        Ok(())
+    }
+
     /// After a lost connection: drop in-flight snapshots and report every book that was
     /// syncing or in sync as out of sync.
     async fn reset_books(&mut self, reason: &str) -> Result<(), WsError> {
@@ -245,6 +302,9 @@ impl MarketStream {
         for (symbol, book) in &mut self.books {
             if book.is_started() {
                 self.shared.counters.book_resync(symbol, reason);
+                self.resyncing
+                    .entry(symbol.clone())
+                    .or_insert_with(Instant::now);
                 updates.push(book.reset(reason));
             }
         }

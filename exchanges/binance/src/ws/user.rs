@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{BACKOFF_BASE, BACKOFF_CAP, Backoff, Session, WsError, deliver, sleep_or_shutdown};
+use super::{
+    BACKOFF_BASE, BACKOFF_CAP, Backoff, Heartbeat, Session, WsError, deliver, sleep_or_shutdown,
+};
 use crate::Shared;
 use crate::auth;
 use crate::model::{
@@ -31,7 +33,7 @@ pub(crate) async fn run(
     let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
     let mut request_id: u64 = 0;
     loop {
-        let reason = match session(
+        let err = match session(
             &shared,
             &events_tx,
             &shutdown,
@@ -40,14 +42,25 @@ pub(crate) async fn run(
         )
         .await
         {
-            Err(WsError::Shutdown | WsError::ReceiverGone) => return,
-            Err(err) => err.to_string(),
+            Err(WsError::Shutdown | WsError::ReceiverGone) => {
+                shared.counters.user.set_connected(false);
+                return;
+            }
+            Err(err) => err,
             Ok(never) => match never {},
         };
-        shared.counters.reconnect("user", &reason);
-        let lost = UserEvent::Disconnected { reason };
+        let counters = &shared.counters;
+        counters.reconnect(&counters.user, err.reason(), &err);
+        // A planned rotation reconnects at once; anything else backs off.
+        let delay = match err {
+            WsError::MaxAge => std::time::Duration::ZERO,
+            _ => backoff.next_delay(),
+        };
+        let lost = UserEvent::Disconnected {
+            reason: err.to_string(),
+        };
         if deliver(&events_tx, lost, &shutdown).await.is_err()
-            || !sleep_or_shutdown(backoff.next_delay(), &shutdown).await
+            || !sleep_or_shutdown(delay, &shutdown).await
         {
             return;
         }
@@ -62,8 +75,11 @@ async fn session(
     backoff: &mut Backoff,
     request_id: &mut u64,
 ) -> Result<std::convert::Infallible, WsError> {
+    // The user stream may be quiet for hours: only unanswered pings make it stale.
+    let heartbeat = Heartbeat::from_config(&shared.config, None);
+    let config = &shared.config;
     let mut session =
-        Session::connect(&shared.config.ws_api_url, shared.config.request_timeout).await?;
+        Session::connect(&config.ws_api_url, config.request_timeout, heartbeat).await?;
     *request_id += 1;
     let result = subscribe(shared, &mut session, shutdown, *request_id).await;
     let result = match result {
@@ -82,6 +98,7 @@ async fn forward(
     backoff: &mut Backoff,
 ) -> Result<std::convert::Infallible, WsError> {
     backoff.reset();
+    shared.counters.user.set_connected(true);
     tracing::info!("binance user stream subscribed");
     deliver(events_tx, UserEvent::Connected, shutdown).await?;
     loop {
@@ -89,6 +106,7 @@ async fn forward(
             .next_text(shutdown)
             .await?
             .ok_or(WsError::Shutdown)?;
+        shared.counters.user.message();
         if let Some(event) = handle_frame(shared, &text)? {
             deliver(events_tx, event, shutdown).await?;
         }
@@ -202,7 +220,7 @@ fn handle_frame(shared: &Shared, text: &str) -> Result<Option<UserEvent>, WsErro
             .map_err(|e| e.to_string())
             .map(|raw| UserEvent::Balances(parse::position_balances(raw))),
         "eventStreamTerminated" | "serverShutdown" => {
-            return Err(WsError::Venue(format!("venue sent {kind}")));
+            return Err(WsError::Closed(Some(format!("venue sent {kind}"))));
         }
         "" => Err("event without a type".to_owned()),
         other => {

@@ -48,6 +48,8 @@ pub struct SimConfig {
     pub market: MarketConfig,
     /// Market streams and WebSocket sessions.
     pub streams: StreamConfig,
+    /// Venue rate limits (REQUEST_WEIGHT, RAW_REQUESTS, ORDERS) and IP bans.
+    pub limits: LimitConfig,
     /// Closed orders and trades kept per symbol for queries (oldest dropped first).
     pub history_limit: usize,
     /// Listed symbols.
@@ -92,6 +94,43 @@ pub struct StreamConfig {
     /// Capacity of the market-data and user-event broadcast channels; a subscriber that falls
     /// further behind is disconnected.
     pub broadcast_capacity: usize,
+    /// The server closes any WebSocket this old (the venue's 24 h).
+    pub max_connection_age_ms: u64,
+    /// Incoming messages per second a market-stream connection may send (pings and pongs
+    /// included); one more closes it.
+    pub max_incoming_per_sec: u32,
+    /// Lifetime of a legacy listenKey since its creation or last keepalive (the venue's 60 min).
+    pub listen_key_ttl_ms: u64,
+}
+
+/// Venue rate limits, enforced per IP (weight, raw requests) and per account (orders), in the
+/// venue's fixed windows. An IP that keeps sending while limited is banned (HTTP 418), for
+/// `ban_initial_ms` at first and twice as long each time after, up to `ban_max_ms`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitConfig {
+    pub request_weight_per_minute: u64,
+    pub raw_requests_per_5m: u64,
+    pub orders_per_10s: u64,
+    pub orders_per_day: u64,
+    /// Requests refused with 429 in one window before the IP is banned.
+    pub ban_after_rejections: u32,
+    pub ban_initial_ms: u64,
+    pub ban_max_ms: u64,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        Self {
+            request_weight_per_minute: 6000,
+            raw_requests_per_5m: 300_000,
+            orders_per_10s: 50,
+            orders_per_day: 160_000,
+            ban_after_rejections: 20,
+            ban_initial_ms: 120_000,
+            ban_max_ms: 259_200_000,
+        }
+    }
 }
 
 impl Default for FeeConfig {
@@ -122,6 +161,9 @@ impl Default for StreamConfig {
             ping_interval_ms: 20_000,
             pong_timeout_ms: 60_000,
             broadcast_capacity: 4096,
+            max_connection_age_ms: 86_400_000,
+            max_incoming_per_sec: 5,
+            listen_key_ttl_ms: 3_600_000,
         }
     }
 }
@@ -149,6 +191,7 @@ impl Default for SimConfig {
             fees: FeeConfig::default(),
             market: MarketConfig::default(),
             streams: StreamConfig::default(),
+            limits: LimitConfig::default(),
             history_limit: 100_000,
             symbols: vec![
                 SymbolConfig::new("BTCUSDT", "BTC", "USDT", dec!(30000)),
@@ -245,6 +288,23 @@ impl SimConfig {
             ("streams.pong_timeout_ms", s.pong_timeout_ms),
             ("streams.broadcast_capacity", s.broadcast_capacity as u64),
             ("history_limit", self.history_limit as u64),
+            ("streams.max_connection_age_ms", s.max_connection_age_ms),
+            (
+                "streams.max_incoming_per_sec",
+                u64::from(s.max_incoming_per_sec),
+            ),
+            ("streams.listen_key_ttl_ms", s.listen_key_ttl_ms),
+            (
+                "limits.request_weight_per_minute",
+                self.limits.request_weight_per_minute,
+            ),
+            (
+                "limits.raw_requests_per_5m",
+                self.limits.raw_requests_per_5m,
+            ),
+            ("limits.orders_per_10s", self.limits.orders_per_10s),
+            ("limits.orders_per_day", self.limits.orders_per_day),
+            ("limits.ban_initial_ms", self.limits.ban_initial_ms),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -253,6 +313,9 @@ impl SimConfig {
         }
         if m.maker_levels == 0 || m.maker_levels > 1000 {
             problems.push("market.maker_levels must be in 1..=1000".into());
+        }
+        if self.limits.ban_max_ms < self.limits.ban_initial_ms {
+            problems.push("limits.ban_max_ms must be at least limits.ban_initial_ms".into());
         }
         if m.agent_balance <= Decimal::ZERO {
             problems.push("market.agent_balance must be positive".into());

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use super::types::{AssetId, Reject, SymbolId};
+use super::types::{AssetId, Reject, StpMode, SymbolId};
 use crate::config::SymbolConfig;
 
 /// Filter values of one symbol. A zero bound is disabled, as on the venue.
@@ -39,6 +39,8 @@ pub struct SymbolDef {
     pub base_precision: u32,
     pub quote_precision: u32,
     pub filters: Filters,
+    /// Self-trade prevention mode of orders that name none.
+    pub default_stp: StpMode,
 }
 
 /// All symbols and assets, with lookups by name.
@@ -65,6 +67,7 @@ impl Catalog {
                 base_precision: config.base_precision,
                 quote_precision: config.quote_precision,
                 filters: Filters::from_config(config),
+                default_stp: StpMode::ExpireMaker,
             });
         }
         for asset in extra_assets {

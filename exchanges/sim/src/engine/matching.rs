@@ -5,10 +5,12 @@
 //! Planning first and mutating second keeps FOK, quote-quantity MARKET orders and balance checks
 //! exact: nothing changes unless the whole placement is accepted.
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
-use super::catalog::{Filters, SymbolDef};
-use super::plan::{Planned, mid, plan};
+use super::catalog::SymbolDef;
+use super::plan::{Plan, Planned, Step, Taker, mid, plan};
+use super::prevent::PreventStep;
+use super::rules::{decremented, limit_price, reservation, round, validate};
 use super::types::*;
 use super::{Engine, Placed};
 
@@ -21,20 +23,26 @@ impl Engine {
         self.admit(def, &req)?;
         // `admit` resolved the symbol id, so indexing `self.symbols` by it cannot fail below.
         let state = &self.symbols[req.symbol.0];
-        let limit = limit_price(req.kind);
-        let (mut plan, complete) = plan(&state.book, req.side, limit, req.amount, &def.filters);
+        let taker = Taker {
+            account: req.account,
+            side: req.side,
+            limit: limit_price(req.kind),
+            amount: req.amount,
+            stp: req.stp.unwrap_or(def.default_stp),
+        };
+        let mut plan = plan(&state.book, &taker, &def.filters);
         // A quote-amount MARKET that empties the book ends EXPIRED, like any MARKET.
-        let liquidity_out = matches!(req.amount, Amount::Quote(_)) && !complete;
-        let planned_qty: Decimal = plan.iter().map(|p| p.qty).sum();
+        let liquidity_out = matches!(req.amount, Amount::Quote(_)) && !plan.complete;
+        let planned_qty = plan.traded_qty();
         match (req.kind, req.amount) {
-            (_, Amount::Quote(_)) if plan.is_empty() => return Err(Reject::NoLiquidity),
+            (_, Amount::Quote(_)) if plan.steps.is_empty() => return Err(Reject::NoLiquidity),
             (
                 OrderKind::Limit {
                     tif: TimeInForce::Fok,
                     ..
                 },
                 Amount::Base(qty),
-            ) if planned_qty < qty => plan.clear(),
+            ) if planned_qty < qty => plan = Plan::default(),
             _ => {}
         }
         let (asset, amount) = reservation(def, &req, &plan);
@@ -43,15 +51,47 @@ impl Engine {
             Some(client) => client,
             None => self.next_client_id(),
         };
-        let mut order = self.new_order(&req, client_order_id, planned_qty, amount, now);
+        let mut order = self.new_order(&req, taker.stp, client_order_id, &plan, amount, now);
         self.report(&order, ExecType::New, None, None, now);
-        let fills = plan
-            .into_iter()
-            .map(|p| self.trade(def, &mut order, p, now))
-            .collect();
-        self.finish(def, &mut order, liquidity_out, now);
+        let mut fills = Vec::with_capacity(plan.steps.len());
+        for step in plan.steps {
+            match step {
+                Step::Trade(p) => fills.push(self.trade(def, &mut order, p, now)),
+                Step::Prevent {
+                    maker,
+                    qty,
+                    expire_maker,
+                    decrement_taker,
+                } => {
+                    let step = PreventStep {
+                        maker,
+                        qty,
+                        expire_maker,
+                        decrement_taker,
+                    };
+                    self.prevent(def, &mut order, step, now);
+                }
+            }
+        }
+        let end = if plan.taker_expires {
+            End::ExpiredInMatch
+        } else if liquidity_out {
+            End::LiquidityOut
+        } else {
+            End::Normal
+        };
+        self.finish(def, &mut order, end, now);
         self.emit_balances(now);
         Ok(Placed { order, fills })
+    }
+
+    /// Validates an order as `place` would, without placing it (`POST /api/v3/order/test`).
+    pub fn check(&self, req: &NewOrder) -> Result<(), Reject> {
+        let def = self
+            .catalog
+            .symbol(req.symbol)
+            .ok_or(Reject::UnknownSymbol)?;
+        self.admit(def, req)
     }
 
     /// The checks that refuse an order before it touches the book: filters, duplicate client
@@ -83,8 +123,9 @@ impl Engine {
     fn new_order(
         &mut self,
         req: &NewOrder,
+        stp: StpMode,
         client_order_id: String,
-        planned: Decimal,
+        plan: &Plan,
         locked: Decimal,
         now: i64,
     ) -> Order {
@@ -98,7 +139,7 @@ impl Engine {
         };
         let (orig_qty, orig_quote_qty) = match req.amount {
             Amount::Base(qty) => (qty, Decimal::ZERO),
-            Amount::Quote(quote) => (planned, quote),
+            Amount::Quote(quote) => (plan.traded_qty() + decremented(plan), quote),
         };
         Order {
             id,
@@ -117,6 +158,9 @@ impl Engine {
             time: now,
             update_time: now,
             locked,
+            stp,
+            prevented_qty: Decimal::ZERO,
+            prevented_match_id: None,
         }
     }
 
@@ -145,6 +189,7 @@ impl Engine {
             qty: p.qty,
             time: now,
             buyer_is_maker: taker.side == Side::Sell,
+            taker_order_id: taker.id,
         }));
         self.report(taker, ExecType::Trade, Some(taker_last.clone()), None, now);
         self.record_trade(taker, &taker_last, quote_qty, now);
@@ -165,7 +210,7 @@ impl Engine {
             if let Some(stored) = state.orders.open_mut(maker.id) {
                 *stored = maker.clone();
             }
-            if maker.status == OrderStatus::Filled {
+            if !maker.status.is_open() {
                 state.orders.close(maker.id, keep);
             }
         }
@@ -221,8 +266,11 @@ impl Engine {
         order.executed_qty += p.qty;
         order.cumm_quote_qty += quote_qty;
         order.update_time = now;
-        order.status = if order.remaining() <= Decimal::ZERO {
+        order.status = if order.executed_qty >= order.orig_qty {
             OrderStatus::Filled
+        } else if order.remaining() <= Decimal::ZERO {
+            // Self-trade prevention took the rest earlier.
+            OrderStatus::ExpiredInMatch
         } else {
             OrderStatus::PartiallyFilled
         };
@@ -251,15 +299,16 @@ impl Engine {
     }
 
     /// Rests the remainder of a GTC or LIMIT_MAKER order; otherwise releases what is still
-    /// reserved and expires the order if anything is left (or the book ran out).
-    fn finish(&mut self, def: &SymbolDef, order: &mut Order, liquidity_out: bool, now: i64) {
+    /// reserved and expires the order if anything is left (or the book ran out, or self-trade
+    /// prevention stopped it).
+    fn finish(&mut self, def: &SymbolDef, order: &mut Order, end: End, now: i64) {
         let rests = matches!(
             (order.order_type, order.time_in_force),
             (OrderType::Limit, TimeInForce::Gtc) | (OrderType::LimitMaker, _)
         );
         let keep = self.accounts.reports(order.account);
         let state = &mut self.symbols[order.symbol.0];
-        if order.status.is_open() && rests {
+        if order.status.is_open() && rests && end != End::ExpiredInMatch {
             state.book.insert(
                 order.id,
                 order.side,
@@ -277,7 +326,12 @@ impl Engine {
         };
         let locked = std::mem::take(&mut order.locked);
         self.accounts.unlock(order.account, asset, locked, now);
-        if order.status.is_open() || liquidity_out {
+        if end == End::ExpiredInMatch && order.status != OrderStatus::Filled {
+            order.prevented_qty += order.remaining().max(Decimal::ZERO);
+            order.status = OrderStatus::ExpiredInMatch;
+            order.update_time = now;
+            self.report(order, ExecType::TradePrevention, None, None, now);
+        } else if order.status.is_open() || end == End::LiquidityOut {
             order.status = OrderStatus::Expired;
             order.update_time = now;
             self.report(order, ExecType::Expired, None, None, now);
@@ -288,62 +342,12 @@ impl Engine {
     }
 }
 
-/// Checks an order against PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE and NOTIONAL.
-fn validate(f: &Filters, req: &NewOrder, reference: Option<Decimal>) -> Result<(), Reject> {
-    match (req.kind, req.amount) {
-        (OrderKind::Limit { price, .. } | OrderKind::LimitMaker { price }, Amount::Base(qty)) => {
-            f.check_price(price)?;
-            f.check_qty(qty, false)?;
-            f.check_notional(price.checked_mul(qty), false)
-        }
-        (OrderKind::Market, Amount::Base(qty)) => {
-            f.check_qty(qty, true)?;
-            match reference {
-                Some(price) => f.check_notional(price.checked_mul(qty), true),
-                None => Ok(()),
-            }
-        }
-        (OrderKind::Market, Amount::Quote(quote)) if quote > Decimal::ZERO => {
-            f.check_notional(Some(quote), true)
-        }
-        (OrderKind::Market, Amount::Quote(_)) => Err(Reject::Filter("NOTIONAL")),
-        _ => Err(Reject::Unsupported),
-    }
-}
-
-fn limit_price(kind: OrderKind) -> Option<Decimal> {
-    match kind {
-        OrderKind::Limit { price, .. } | OrderKind::LimitMaker { price } => Some(price),
-        OrderKind::Market => None,
-    }
-}
-
-/// What a placement reserves: quote for a BUY (limit price × qty, the quote amount, or the
-/// planned cost of a MARKET), base for a SELL (qty, or the planned quantity of a MARKET).
-fn reservation(def: &SymbolDef, req: &NewOrder, plan: &[Planned]) -> (AssetId, Decimal) {
-    let planned_cost: Decimal = plan.iter().map(|p| p.price * p.qty).sum();
-    let planned_qty: Decimal = plan.iter().map(|p| p.qty).sum();
-    match (req.side, req.kind, req.amount) {
-        (Side::Buy, OrderKind::Market, Amount::Quote(quote)) => (def.quote, quote),
-        (Side::Buy, OrderKind::Market, _) => (def.quote, planned_cost),
-        (
-            Side::Buy,
-            OrderKind::Limit { price, .. } | OrderKind::LimitMaker { price },
-            Amount::Base(qty),
-        ) => (def.quote, price * qty),
-        (Side::Sell, OrderKind::Market, _) => (def.base, planned_qty),
-        (Side::Sell, _, Amount::Base(qty)) => (def.base, qty),
-        (side, _, Amount::Quote(q)) => (
-            if side == Side::Buy {
-                def.quote
-            } else {
-                def.base
-            },
-            q,
-        ),
-    }
-}
-
-fn round(value: Decimal, dp: u32) -> Decimal {
-    value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+/// How a placement ends once its steps ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Normal,
+    /// A quote-amount MARKET emptied the book.
+    LiquidityOut,
+    /// Self-trade prevention expired the taker.
+    ExpiredInMatch,
 }

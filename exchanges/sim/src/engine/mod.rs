@@ -5,7 +5,8 @@
 //! - `book`: price-time-priority order book with a per-symbol update id.
 //! - `account`: free/locked balances.
 //! - `orders`: open orders and bounded history.
-//! - `matching`: placement (plan, reserve, trade, rest or expire).
+//! - `plan`, `rules`, `matching`: placement (filters, plan, reserve, trade, rest or expire).
+//! - `prevent`: self-trade prevention (EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT).
 //!
 //! Every operation appends what it caused to an event list (`take_events`): public trades,
 //! execution reports and balance updates for accounts that report (users, not agents).
@@ -16,6 +17,12 @@ mod catalog;
 mod matching;
 mod orders;
 mod plan;
+mod prevent;
+#[cfg(test)]
+mod proptests;
+mod rules;
+#[cfg(test)]
+mod stp_tests;
 mod types;
 
 use std::sync::Arc;
@@ -27,7 +34,7 @@ use rust_decimal::Decimal;
 pub use account::Accounts;
 pub use book::{Level, OrderBook, Resting};
 pub use catalog::{Catalog, Filters, SymbolDef};
-pub use orders::{OrderStore, TradeFilter};
+pub use orders::{OrderFilter, OrderStore, TradeFilter};
 pub use types::*;
 
 /// Commission rates, charged in the asset an account receives.
@@ -58,6 +65,7 @@ struct SymbolState {
     orders: OrderStore,
     next_order_id: OrderId,
     next_trade_id: TradeId,
+    next_prevented_match_id: u64,
     last_price: Option<Decimal>,
 }
 
@@ -82,6 +90,7 @@ impl Engine {
                 orders: OrderStore::new(history_limit),
                 next_order_id: 1,
                 next_trade_id: 1,
+                next_prevented_match_id: 1,
                 last_price: None,
             })
             .collect();
@@ -173,6 +182,19 @@ impl Engine {
             .filter(|(i, _)| symbol.is_none_or(|s| s.0 == *i))
             .flat_map(|(_, s)| s.orders.open_orders(account))
             .collect()
+    }
+
+    /// Orders of an account on one symbol, open and closed (`allOrders`).
+    pub fn all_orders(
+        &self,
+        account: AccountId,
+        symbol: SymbolId,
+        filter: OrderFilter,
+    ) -> Vec<Order> {
+        self.symbols
+            .get(symbol.0)
+            .map(|s| s.orders.all_orders(account, filter))
+            .unwrap_or_default()
     }
 
     /// Trades of an account on one symbol (`myTrades`).
@@ -305,8 +327,16 @@ impl Engine {
                     exec_type,
                     last,
                     cancel_client_id: cancel,
+                    prevention: None,
                     time: now,
                 })));
+        }
+    }
+
+    /// Appends a ready-made execution report if the order's account reports.
+    fn push_report(&mut self, report: ExecutionReport) {
+        if self.accounts.reports(report.order.account) {
+            self.events.push(EngineEvent::Execution(Box::new(report)));
         }
     }
 

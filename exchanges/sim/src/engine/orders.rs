@@ -31,6 +31,17 @@ pub struct TradeFilter {
     pub limit: usize,
 }
 
+/// Which orders `allOrders` returns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OrderFilter {
+    /// Orders with this id or later.
+    pub from_id: Option<OrderId>,
+    /// Inclusive creation-time bounds (ms).
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub limit: usize,
+}
+
 impl OrderStore {
     pub fn new(limit: usize) -> Self {
         Self {
@@ -129,6 +140,33 @@ impl OrderStore {
             .get(&key)
             .or_else(|| self.closed_by_client.get(&key))?;
         self.find(account, *id)
+    }
+
+    /// Open and remembered orders of an account in id order: with `from_id` or `start_time` the
+    /// first `limit` from there, else the latest `limit`.
+    pub fn all_orders(&self, account: AccountId, filter: OrderFilter) -> Vec<Order> {
+        let mut list: Vec<&Order> = self
+            .open
+            .values()
+            .chain(self.closed.values())
+            .filter(|o| {
+                o.account == account
+                    && filter.from_id.is_none_or(|id| o.id >= id)
+                    && filter.start_time.is_none_or(|t| o.time >= t)
+                    && filter.end_time.is_none_or(|t| o.time <= t)
+            })
+            .collect();
+        list.sort_by_key(|o| o.id);
+        let skip = if filter.from_id.is_some() || filter.start_time.is_some() {
+            0
+        } else {
+            list.len().saturating_sub(filter.limit)
+        };
+        list.into_iter()
+            .skip(skip)
+            .take(filter.limit)
+            .cloned()
+            .collect()
     }
 
     pub fn record_trade(&mut self, account: AccountId, trade: AccountTrade) {

@@ -56,6 +56,7 @@ fn limit(
         kind: OrderKind::Limit { price, tif },
         amount: Amount::Base(qty),
         client_order_id: None,
+        stp: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn market(account: AccountId, side: Side, amount: Amount) -> NewOrder {
         kind: OrderKind::Market,
         amount,
         client_order_id: None,
+        stp: None,
     }
 }
 

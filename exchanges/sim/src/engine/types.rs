@@ -59,6 +59,8 @@ pub enum OrderStatus {
     Filled,
     Canceled,
     Expired,
+    /// Expired by self-trade prevention.
+    ExpiredInMatch,
 }
 
 impl OrderStatus {
@@ -75,6 +77,36 @@ pub enum ExecType {
     Trade,
     Canceled,
     Expired,
+    /// Self-trade prevention changed the order (`TRADE_PREVENTION`).
+    TradePrevention,
+}
+
+/// Self-trade prevention mode; the taker's mode decides what happens when it would match a
+/// resting order of the same account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StpMode {
+    /// Trade with yourself.
+    None,
+    /// Expire the taker's remainder.
+    ExpireTaker,
+    /// Expire the resting order and keep matching (the venue's usual default).
+    #[default]
+    ExpireMaker,
+    /// Expire both.
+    ExpireBoth,
+    /// Reduce both by the overlap; an order left with nothing expires.
+    Decrement,
+}
+
+impl StpMode {
+    /// Every mode, in the venue's documented order.
+    pub const ALL: [StpMode; 5] = [
+        StpMode::None,
+        StpMode::ExpireTaker,
+        StpMode::ExpireMaker,
+        StpMode::ExpireBoth,
+        StpMode::Decrement,
+    ];
 }
 
 /// What the order is: price and time in force by type.
@@ -102,6 +134,8 @@ pub struct NewOrder {
     pub amount: Amount,
     /// `None` makes the engine generate a 22-character id.
     pub client_order_id: Option<String>,
+    /// `None` takes the symbol's default mode.
+    pub stp: Option<StpMode>,
 }
 
 /// Which order a cancel or query means: by id, by client id, or both (then they must agree).
@@ -134,12 +168,17 @@ pub struct Order {
     pub update_time: i64,
     /// Funds still reserved for the unfilled part (quote for BUY, base for SELL).
     pub locked: Decimal,
+    pub stp: StpMode,
+    /// Quantity taken out of the order by self-trade prevention.
+    pub prevented_qty: Decimal,
+    /// The last self-trade prevention event this order took part in.
+    pub prevented_match_id: Option<u64>,
 }
 
 impl Order {
     /// Quantity still to trade.
     pub fn remaining(&self) -> Decimal {
-        self.orig_qty - self.executed_qty
+        self.orig_qty - self.executed_qty - self.prevented_qty
     }
 }
 
@@ -177,6 +216,8 @@ pub struct PublicTrade {
     pub qty: Decimal,
     pub time: i64,
     pub buyer_is_maker: bool,
+    /// The taker order; consecutive trades of one taker at one price form an aggTrade.
+    pub taker_order_id: OrderId,
 }
 
 /// Free and reserved amounts of one asset.
@@ -196,7 +237,19 @@ pub struct ExecutionReport {
     pub last: Option<LastFill>,
     /// Client id of the cancel request, set for `ExecType::Canceled`.
     pub cancel_client_id: Option<String>,
+    /// Set for `ExecType::TradePrevention`.
+    pub prevention: Option<Prevention>,
     pub time: i64,
+}
+
+/// One self-trade prevention event as an order saw it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prevention {
+    pub match_id: u64,
+    /// Quantity prevented by this event.
+    pub qty: Decimal,
+    /// The other order of the prevented match.
+    pub counter_order_id: OrderId,
 }
 
 /// The trade behind a TRADE execution report.
@@ -243,6 +296,8 @@ pub enum Reject {
     Unsupported,
     #[error("no such open order to cancel")]
     UnknownOrder,
+    #[error("cancel restrictions not met")]
+    CancelRestricted,
     #[error("no such order")]
     OrderNotFound,
     #[error("client order id does not match order id")]

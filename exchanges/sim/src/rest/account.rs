@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{ApiRequest, reply, to_json};
-use crate::engine::TradeFilter;
+use super::{ApiRequest, Params, reply, signed, symbol_def, to_json};
+use crate::engine::{AccountId, TradeFilter};
 use crate::errors::ApiError;
 use crate::server::AppState;
 use crate::venue::Command;
@@ -13,12 +13,20 @@ use crate::wire;
 
 /// `GET /api/v3/account` (weight 20), optional `omitZeroBalances`.
 pub(crate) async fn account(State(state): State<AppState>, req: ApiRequest) -> Response {
-    reply(20, account_result(&state, &req).await)
+    let result = signed(&state, &req, |account| {
+        account_op(&state, &req.params, account)
+    })
+    .await;
+    reply(20, result)
 }
 
-async fn account_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
-    let account = req.authenticate(state)?;
-    let omit_zero = match req.params.get("omitZeroBalances") {
+/// The account's balances and commissions (also the WebSocket API's `account.status`).
+pub(crate) async fn account_op(
+    state: &AppState,
+    p: &Params,
+    account: AccountId,
+) -> Result<String, ApiError> {
+    let omit_zero = match p.get("omitZeroBalances") {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::mandatory("omitZeroBalances")),
@@ -61,10 +69,7 @@ async fn my_trades_result(state: &AppState, req: &ApiRequest) -> Result<String, 
         end_time: as_time(req.params.integer("endTime")?),
         limit: req.params.limit(500, 1000)?,
     };
-    let def = state
-        .catalog
-        .symbol(symbol)
-        .ok_or_else(ApiError::invalid_symbol)?;
+    let def = symbol_def(state, symbol)?;
     let trades = state
         .venue
         .call(|reply| Command::MyTrades {
@@ -79,4 +84,23 @@ async fn my_trades_result(state: &AppState, req: &ApiRequest) -> Result<String, 
         .map(|t| wire::orders::account_trade(&state.catalog, def, t))
         .collect();
     to_json(&list)
+}
+
+/// `GET /api/v3/rateLimit/order` (weight 40): the account's ORDERS limiters with their counts.
+pub(crate) async fn order_rate_limit(State(state): State<AppState>, req: ApiRequest) -> Response {
+    let result = req.authenticate(&state).and_then(|account| {
+        req.params.check_all_read()?;
+        let (short, day) = state.limits.order_counts(account, state.clock.now_ms());
+        let list: Vec<_> = wire::info::rate_limits(state.limits.config())
+            .into_iter()
+            .filter(|l| l.rate_limit_type == "ORDERS")
+            .zip([short, day])
+            .map(|(mut limit, count)| {
+                limit.count = Some(count);
+                limit
+            })
+            .collect();
+        to_json(&list)
+    });
+    reply(40, result)
 }

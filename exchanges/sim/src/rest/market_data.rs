@@ -2,12 +2,10 @@
 //! book as of the last published diff event, so `lastUpdateId` lines up with the streams).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{ApiRequest, reply, to_json};
-use crate::engine::SymbolId;
+use super::{ApiRequest, Params, reply, symbol_def, to_json};
 use crate::errors::ApiError;
 use crate::server::AppState;
 use crate::venue::Command;
@@ -31,33 +29,21 @@ pub(crate) async fn time(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v3/exchangeInfo` with optional `symbol` or `symbols` (a JSON array).
 pub(crate) async fn exchange_info(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let now = state.clock.now_ms();
-    let result = selected_symbols(&state, &req)
-        .and_then(|only| to_json(&wire::info::exchange_info(&state.catalog, &only, now)));
-    reply(20, result)
+    reply(20, exchange_info_op(&state, &req.params))
 }
 
-fn selected_symbols(state: &AppState, req: &ApiRequest) -> Result<Vec<SymbolId>, ApiError> {
-    let lookup = |name: &str| {
-        state
-            .catalog
-            .symbol_id(name)
-            .ok_or_else(ApiError::invalid_symbol)
-    };
-    match (req.params.get("symbol"), req.params.get("symbols")) {
-        (Some(_), Some(_)) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            -1128,
-            "Combination of optional parameters invalid.",
-        )),
-        (Some(name), None) => Ok(vec![lookup(name)?]),
-        (None, Some(list)) => {
-            let names: Vec<String> =
-                serde_json::from_str(list).map_err(|_| ApiError::mandatory("symbols"))?;
-            names.iter().map(|n| lookup(n)).collect()
-        }
-        (None, None) => Ok(Vec::new()),
-    }
+/// exchangeInfo for the selected symbols, all of them without a selection.
+pub(crate) fn exchange_info_op(state: &AppState, p: &Params) -> Result<String, ApiError> {
+    let only = p
+        .symbols(&state.catalog)?
+        .map(|(ids, _)| ids)
+        .unwrap_or_default();
+    to_json(&wire::info::exchange_info(
+        &state.catalog,
+        &only,
+        state.limits.config(),
+        state.clock.now_ms(),
+    ))
 }
 
 /// `GET /fapi/v1/exchangeInfo` and `/dapi/v1/exchangeInfo`: no derivatives here, so clients
@@ -72,27 +58,30 @@ pub(crate) async fn no_symbols(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v3/depth?symbol=..&limit=..` (default 100, clamped to 5000).
 pub(crate) async fn depth(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let limit = req.params.limit(100, MAX_DEPTH);
+    let (weight, result) = depth_op(&state, &req.params).await;
+    reply(weight, result)
+}
+
+/// The published book and its weight by `limit` (1-100: 5, -500: 25, -1000: 50, more: 250).
+pub(crate) async fn depth_op(state: &AppState, p: &Params) -> (u32, Result<String, ApiError>) {
+    let limit = p.limit(100, MAX_DEPTH);
     let weight = match limit {
         Ok(..=100) | Err(_) => 5,
         Ok(101..=500) => 25,
         Ok(501..=1000) => 50,
         Ok(_) => 250,
     };
-    reply(weight, depth_result(&state, &req, limit).await)
+    (weight, depth_result(state, p, limit).await)
 }
 
 async fn depth_result(
     state: &AppState,
-    req: &ApiRequest,
+    p: &Params,
     limit: Result<usize, ApiError>,
 ) -> Result<String, ApiError> {
-    let symbol = req.params.symbol(&state.catalog)?;
+    let symbol = p.symbol(&state.catalog)?;
     let limit = limit?;
-    let def = state
-        .catalog
-        .symbol(symbol)
-        .ok_or_else(ApiError::invalid_symbol)?;
+    let def = symbol_def(state, symbol)?;
     let snapshot = state
         .venue
         .call(|reply| Command::Depth {

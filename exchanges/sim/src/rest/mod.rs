@@ -4,10 +4,13 @@
 //! Handlers return a [`Response`] carrying a [`Weight`] extension; the middleware charges it to
 //! the caller's IP. This is also where rate-limit enforcement and REST faults hook in.
 
-mod account;
-mod market_data;
-mod orders;
+pub(crate) mod account;
+pub(crate) mod market_data;
+mod market_stats;
+pub(crate) mod order_params;
+pub(crate) mod orders;
 mod request;
+mod user_stream;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -16,9 +19,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
+use crate::engine::{AccountId, SymbolDef, SymbolId};
 use crate::errors::ApiError;
 use crate::server::AppState;
 use crate::stats::Counter;
@@ -38,17 +42,32 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v3/depth", get(market_data::depth))
         .route("/fapi/v1/exchangeInfo", get(market_data::no_symbols))
         .route("/dapi/v1/exchangeInfo", get(market_data::no_symbols))
+        .route("/api/v3/trades", get(market_stats::trades))
+        .route("/api/v3/aggTrades", get(market_stats::agg_trades))
+        .route("/api/v3/klines", get(market_stats::klines))
+        .route("/api/v3/ticker/24hr", get(market_stats::ticker_24hr))
+        .route("/api/v3/ticker/bookTicker", get(market_stats::book_ticker))
+        .route("/api/v3/avgPrice", get(market_stats::avg_price))
         .route("/api/v3/account", get(account::account))
         .route("/api/v3/myTrades", get(account::my_trades))
+        .route("/api/v3/rateLimit/order", get(account::order_rate_limit))
         .route(
             "/api/v3/order",
             get(orders::query)
                 .post(orders::place)
                 .delete(orders::cancel),
         )
+        .route("/api/v3/order/test", post(orders::test))
         .route(
             "/api/v3/openOrders",
             get(orders::open_orders).delete(orders::cancel_all),
+        )
+        .route("/api/v3/allOrders", get(orders::all_orders))
+        .route(
+            "/api/v3/userDataStream",
+            post(user_stream::create)
+                .put(user_stream::keepalive)
+                .delete(user_stream::close),
         )
         .route("/_sim/stats", get(sim_stats))
 }
@@ -88,8 +107,10 @@ pub(crate) async fn method_not_allowed() -> Response {
     ApiError::method_not_allowed().into_response()
 }
 
-/// Counts the request and charges its weight to the caller's IP, then reports the minute's
-/// usage in `X-MBX-USED-WEIGHT-1M` (and the legacy `X-MBX-USED-WEIGHT`).
+/// Counts the request, refuses it when the IP is over a limit or banned (429 / 418 with
+/// `Retry-After`), else charges its weight to the IP; every response reports the minute's
+/// usage in `X-MBX-USED-WEIGHT-1M` (and the legacy `X-MBX-USED-WEIGHT`). The simulator's own
+/// `/_sim` API is exempt.
 pub(crate) async fn track_weight(
     State(state): State<AppState>,
     request: Request,
@@ -97,9 +118,24 @@ pub(crate) async fn track_weight(
 ) -> Response {
     state.stats.count(Counter::Requests, 1);
     let ip = peer_ip(&request);
-    let mut response = next.run(request).await;
-    let weight = response.extensions().get::<Weight>().map_or(1, |w| w.0);
-    let used = state.limits.add_weight(ip, weight, state.clock.now_ms());
+    let now = state.clock.now_ms();
+    let exempt = request.uri().path().starts_with("/_sim");
+    let mut response = match state.limits.admit(ip, now) {
+        Err(refusal) if !exempt => {
+            let error = refusal.error(state.limits.config(), now);
+            state.stats.count_refusal(error.status.as_u16());
+            let mut response = error.into_response();
+            response.extensions_mut().insert(Weight(0));
+            response
+        }
+        _ => next.run(request).await,
+    };
+    let weight = if exempt {
+        0
+    } else {
+        response.extensions().get::<Weight>().map_or(1, |w| w.0)
+    };
+    let used = state.limits.add_weight(ip, weight, now);
     if let Ok(value) = HeaderValue::from_str(&used.to_string()) {
         response
             .headers_mut()
@@ -107,6 +143,40 @@ pub(crate) async fn track_weight(
         response.headers_mut().insert("x-mbx-used-weight", value);
     }
     response
+}
+
+/// Authenticates a signed request, then runs `op` for its account.
+pub(crate) async fn signed<F, Fut>(
+    state: &AppState,
+    req: &ApiRequest,
+    op: F,
+) -> Result<String, ApiError>
+where
+    F: FnOnce(AccountId) -> Fut,
+    Fut: std::future::Future<Output = Result<String, ApiError>>,
+{
+    let account = req.authenticate(state)?;
+    op(account).await
+}
+
+/// A listed symbol's definition (`-1121` if unknown).
+pub(crate) fn symbol_def(state: &AppState, symbol: SymbolId) -> Result<&SymbolDef, ApiError> {
+    state
+        .catalog
+        .symbol(symbol)
+        .ok_or_else(ApiError::invalid_symbol)
+}
+
+/// Puts `X-MBX-ORDER-COUNT-10S` and `-1D` on a response.
+pub(crate) fn order_count_headers(response: &mut Response, (per_10s, per_day): (u64, u64)) {
+    for (name, count) in [
+        ("x-mbx-order-count-10s", per_10s),
+        ("x-mbx-order-count-1d", per_day),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&count.to_string()) {
+            response.headers_mut().insert(name, value);
+        }
+    }
 }
 
 /// The caller's IP (loopback when the server runs without connect info, as in `oneshot` tests).

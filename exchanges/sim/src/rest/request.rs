@@ -5,6 +5,8 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rust_decimal::Decimal;
 
 use crate::auth::{SignedParams, check_signed, rest_payload};
@@ -21,13 +23,51 @@ const INTEGER_RANGE: &str = "^[0-9]{1,20}$";
 /// Decimal places a price or quantity may have.
 const MAX_DECIMALS: u32 = 8;
 
-/// Decoded parameters, query first; lookups return the first match, so the query wins.
-#[derive(Clone, Debug, Default)]
+/// Decoded parameters, query first; lookups return the first match, so the query wins. Every
+/// lookup marks the parameter as read, so an endpoint can refuse what it never read (`-1104`).
+#[derive(Debug, Default)]
 pub(crate) struct Params {
     pairs: Vec<(String, String)>,
+    /// Bit `i` set: pair `i` was looked up (pairs beyond 64 always count as read).
+    read: AtomicU64,
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Self {
+        Self {
+            pairs: self.pairs.clone(),
+            read: AtomicU64::new(self.read.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Params {
+    /// WebSocket API params: strings as they are, numbers and booleans as written.
+    pub fn from_json(params: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let pairs = params
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::auth::ws_value(v)))
+            .collect();
+        Self {
+            pairs,
+            read: AtomicU64::new(0),
+        }
+    }
+
+    /// `-1104` unless every parameter sent was looked up.
+    pub fn check_all_read(&self) -> Result<(), ApiError> {
+        let sent = self.pairs.len();
+        let mask = self.read.load(Ordering::Relaxed);
+        let read = (0..sent)
+            .filter(|i| *i >= 64 || mask & (1 << i) != 0)
+            .count();
+        if read == sent {
+            Ok(())
+        } else {
+            Err(ApiError::unread_params(read, sent))
+        }
+    }
+
     /// Parses both sources; a name repeated within one source is `-1101`.
     pub fn parse(query: &[u8], body: &[u8]) -> Result<Self, ApiError> {
         let query = decode(query)?;
@@ -37,15 +77,36 @@ impl Params {
             body.into_iter()
                 .filter(|(k, _)| !query.iter().any(|(q, _)| q == k)),
         );
-        Ok(Self { pairs })
+        Ok(Self {
+            pairs,
+            read: AtomicU64::new(0),
+        })
     }
 
     /// The value of a parameter, if sent (possibly empty).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        let index = self.pairs.iter().position(|(k, _)| k == name)?;
+        if index < 64 {
+            self.read.fetch_or(1 << index, Ordering::Relaxed);
+        }
+        Some(self.pairs[index].1.as_str())
+    }
+
+    /// An optional `true`/`false` parameter (`-1100` otherwise).
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some("true" | "TRUE") => Ok(Some(true)),
+            Some("false" | "FALSE") => Ok(Some(false)),
+            Some(_) => Err(ApiError::illegal(name, "^(true|false)$")),
+        }
+    }
+
+    /// An optional time in ms (`-1100` if malformed).
+    pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        Ok(self
+            .integer(name)?
+            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
     }
 
     /// A parameter that must be sent and non-empty (`-1102`).
@@ -60,6 +121,26 @@ impl Params {
         catalog
             .symbol_id(self.required("symbol")?)
             .ok_or_else(ApiError::invalid_symbol)
+    }
+
+    /// `symbol` or `symbols` (a JSON array): `None` when neither is sent; otherwise the ids and
+    /// whether it was the single `symbol` form. Both → `-1128`, unknown → `-1121`.
+    pub fn symbols(&self, catalog: &Catalog) -> Result<Option<(Vec<SymbolId>, bool)>, ApiError> {
+        let lookup = |name: &str| catalog.symbol_id(name).ok_or_else(ApiError::invalid_symbol);
+        match (self.get("symbol"), self.get("symbols")) {
+            (Some(_), Some(_)) => Err(ApiError::bad_combination()),
+            (Some(name), None) => Ok(Some((vec![lookup(name)?], true))),
+            (None, Some(list)) => {
+                let names: Vec<String> =
+                    serde_json::from_str(list).map_err(|_| ApiError::mandatory("symbols"))?;
+                if names.is_empty() {
+                    return Err(ApiError::mandatory("symbols"));
+                }
+                let ids = names.iter().map(|n| lookup(n)).collect::<Result<_, _>>()?;
+                Ok(Some((ids, false)))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     /// An optional decimal: `-1100` if malformed, `-1111` if more than 8 decimals.
@@ -151,6 +232,15 @@ impl FromRequest<AppState> for ApiRequest {
 }
 
 impl ApiRequest {
+    /// The account of an API-key-only request (legacy USER_STREAM endpoints: no signature).
+    pub fn api_key_account(&self, state: &AppState) -> Result<AccountId, ApiError> {
+        let key = self
+            .headers
+            .get("x-mbx-apikey")
+            .and_then(|v| v.to_str().ok());
+        Ok(state.keys.lookup(key)?.account)
+    }
+
     /// Authenticates a signed (TRADE / USER_DATA) request and returns its account.
     pub fn authenticate(&self, state: &AppState) -> Result<AccountId, ApiError> {
         let key = self
@@ -217,5 +307,22 @@ mod tests {
         assert_eq!(params.integer("bad").unwrap_err().code, -1100);
         assert_eq!(params.limit(500, 1000).unwrap(), 1000);
         assert_eq!(params.required("symbol").unwrap_err().code, -1102);
+    }
+
+    #[test]
+    fn unread_params_are_reported() {
+        let params = Params::parse(b"symbol=BTCUSDT&foo=1", b"bar=2").unwrap();
+        params.get("symbol");
+        let error = params.check_all_read().unwrap_err();
+        assert_eq!(
+            (error.code, error.msg.as_ref()),
+            (
+                -1104,
+                "Not all sent parameters were read; read '1' parameter(s) but was sent '3'."
+            )
+        );
+        params.get("foo");
+        params.get("bar");
+        assert!(params.check_all_read().is_ok());
     }
 }

@@ -11,15 +11,19 @@ use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::bus::{Bus, StreamKind};
+mod publish;
+
+use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::config::SimConfig;
 use crate::engine::*;
 use crate::errors::ApiError;
+use crate::faults::{SimFaults, VenueFaults};
 use crate::feed::{DepthFeed, DepthSnapshot};
 use crate::market::SyntheticMarket;
-use crate::stats::{Counter, Stats};
-use crate::wire;
+use crate::stats::Stats;
+use crate::tape::Tape;
+pub(crate) use publish::{Top, top_of_book};
 
 /// How long a handler waits for the venue before answering `-1007` (the venue's 10 s).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,11 +36,18 @@ pub(crate) enum Command {
         order: NewOrder,
         reply: Reply<Result<Placed, Reject>>,
     },
+    /// Validates an order without placing it (`order/test`).
+    Check {
+        order: NewOrder,
+        reply: Reply<Result<(), Reject>>,
+    },
     Cancel {
         account: AccountId,
         symbol: SymbolId,
         key: OrderKey,
         cancel_id: Option<String>,
+        /// `cancelRestrictions`: cancel only if the order has this status.
+        only: Option<OrderStatus>,
         reply: Reply<Result<Canceled, Reject>>,
     },
     CancelAll {
@@ -55,6 +66,14 @@ pub(crate) enum Command {
         symbol: Option<SymbolId>,
         reply: Reply<Vec<Order>>,
     },
+    AllOrders {
+        account: AccountId,
+        symbol: SymbolId,
+        filter: OrderFilter,
+        reply: Reply<Vec<Order>>,
+    },
+    /// Runs a read-only closure over the venue's state (market statistics, tickers).
+    Read(Box<dyn FnOnce(View<'_>) + Send>),
     MyTrades {
         account: AccountId,
         symbol: SymbolId,
@@ -70,6 +89,13 @@ pub(crate) enum Command {
         limit: usize,
         reply: Reply<Option<DepthSnapshot>>,
     },
+}
+
+/// What a [`Command::Read`] closure sees.
+pub(crate) struct View<'a> {
+    pub engine: &'a Engine,
+    pub tape: &'a Tape,
+    pub now: i64,
 }
 
 /// The handle protocol handlers use to talk to the venue.
@@ -101,6 +127,19 @@ impl VenueClient {
             )),
         }
     }
+
+    /// Runs `read` over the venue's state inside the actor and returns its result.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(View<'_>) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.call(|reply| {
+            Command::Read(Box::new(move |view| {
+                let _ = reply.send(read(view));
+            }))
+        })
+        .await
+    }
 }
 
 pub(crate) struct Venue {
@@ -110,9 +149,12 @@ pub(crate) struct Venue {
     clock: Clock,
     stats: Arc<Stats>,
     bus: Bus,
+    tape: Tape,
+    tops: Vec<Option<Top>>,
     tick_interval: Duration,
     depth_interval: Duration,
     execution_id: u64,
+    faults: VenueFaults,
 }
 
 impl Venue {
@@ -124,6 +166,7 @@ impl Venue {
         clock: Clock,
         stats: Arc<Stats>,
         bus: Bus,
+        faults: SimFaults,
     ) -> (Self, AccountId) {
         let now = clock.now_ms();
         let fees = Fees {
@@ -159,9 +202,12 @@ impl Venue {
             clock,
             stats,
             bus,
+            tape: Tape::new(catalog.symbols().count()),
+            tops: vec![None; catalog.symbols().count()],
             tick_interval: Duration::from_millis(config.market.tick_interval_ms.max(1)),
             depth_interval: Duration::from_millis(config.streams.depth_interval_ms.max(1)),
             execution_id: 0,
+            faults: VenueFaults::new(faults),
         };
         venue.engine.take_events();
         venue.tick_market();
@@ -198,17 +244,42 @@ impl Venue {
             Command::Place { order, reply } => {
                 let _ = reply.send(engine.place(order, now));
             }
+            Command::Check { order, reply } => {
+                let _ = reply.send(engine.check(&order));
+            }
             Command::Cancel {
                 account,
                 symbol,
                 key,
                 cancel_id,
+                only,
                 reply,
             } => {
-                {
-                    let _ = reply.send(engine.cancel(account, symbol, &key, cancel_id, now));
+                let restricted = only.is_some_and(|only| {
+                    engine
+                        .query(account, symbol, &key)
+                        .is_ok_and(|o| o.status.is_open() && o.status != only)
+                });
+                let result = if restricted {
+                    Err(Reject::CancelRestricted)
+                } else {
+                    engine.cancel(account, symbol, &key, cancel_id, now)
                 };
+                let _ = reply.send(result);
             }
+            Command::AllOrders {
+                account,
+                symbol,
+                filter,
+                reply,
+            } => {
+                let _ = reply.send(engine.all_orders(account, symbol, filter));
+            }
+            Command::Read(read) => read(View {
+                engine,
+                tape: &self.tape,
+                now,
+            }),
             Command::CancelAll {
                 account,
                 symbol,
@@ -237,9 +308,7 @@ impl Venue {
                 filter,
                 reply,
             } => {
-                {
-                    let _ = reply.send(engine.my_trades(account, symbol, filter));
-                };
+                let _ = reply.send(engine.my_trades(account, symbol, filter));
             }
             Command::Balances { account, reply } => {
                 let _ = reply.send(engine.balances(account));
@@ -249,7 +318,8 @@ impl Venue {
                 limit,
                 reply,
             } => {
-                let _ = reply.send(self.feed.snapshot(symbol, limit));
+                let snapshot = self.feed.snapshot(symbol, limit);
+                let _ = reply.send(self.faults.shift_snapshot(symbol, snapshot));
             }
         }
         self.flush_events();
@@ -261,61 +331,9 @@ impl Venue {
         }
         self.flush_events();
     }
-
-    fn publish_depth(&mut self) {
-        let now = self.clock.now_ms();
-        let published = self.feed.publish(&mut self.engine);
-        let catalog = Arc::clone(self.engine.catalog());
-        let diffs = published.fast.iter().map(|d| (StreamKind::DepthFast, d));
-        for (kind, diff) in diffs.chain(published.slow.iter().map(|d| (StreamKind::DepthSlow, d))) {
-            let Some(def) = catalog.symbol(diff.symbol) else {
-                continue;
-            };
-            if let Some(json) = to_json(&wire::events::depth_update(def, diff, now)) {
-                self.bus.publish_market(diff.symbol, kind, json);
-            }
-        }
-    }
-
-    /// Serializes the engine's events and publishes them: trades to the market streams,
-    /// execution reports and balance updates to the accounts' user streams.
-    fn flush_events(&mut self) {
-        let catalog = Arc::clone(self.engine.catalog());
-        for event in self.engine.take_events() {
-            match event {
-                EngineEvent::Trade(trade) => {
-                    self.stats.count(Counter::Trades, 1);
-                    let Some(def) = catalog.symbol(trade.symbol) else {
-                        continue;
-                    };
-                    if let Some(json) = to_json(&wire::events::trade(def, &trade)) {
-                        self.bus
-                            .publish_market(trade.symbol, StreamKind::Trade, json);
-                    }
-                }
-                EngineEvent::Execution(report) => {
-                    self.execution_id += 1;
-                    let Some(def) = catalog.symbol(report.order.symbol) else {
-                        continue;
-                    };
-                    let payload =
-                        wire::events::execution_report(&catalog, def, &report, self.execution_id);
-                    if let Some(json) = to_json(&payload) {
-                        self.bus.publish_user(report.order.account, json);
-                    }
-                }
-                EngineEvent::Balances(update) => {
-                    if let Some(json) = to_json(&wire::events::account_position(&catalog, &update))
-                    {
-                        self.bus.publish_user(update.account, json);
-                    }
-                }
-            }
-        }
-    }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Option<String> {
+pub(super) fn to_json(value: &impl serde::Serialize) -> Option<String> {
     serde_json::to_string(value)
         .inspect_err(|error| warn!(%error, "cannot serialize event"))
         .ok()

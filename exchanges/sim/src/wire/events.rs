@@ -1,14 +1,17 @@
-//! Event payloads: market streams (`depthUpdate`, `trade`) and user data (`executionReport`,
-//! `outboundAccountPosition`, `eventStreamTerminated`), as documented in
+//! Event payloads: market streams (`depthUpdate`, `trade`, `aggTrade`, `bookTicker`,
+//! `serverShutdown`) and user data (`executionReport`, `outboundAccountPosition`,
+//! `eventStreamTerminated`, `listenKeyExpired`), as documented in
 //! `web-socket-streams.md` and `user-data-stream.md`.
 
 use serde::Serialize;
 
 use super::{
-    STP_MODE, amount, exec_type, order_type, price, qty, quote, side, status, time_in_force,
+    amount, exec_type, order_type, price, qty, quote, side, status, stp_mode, time_in_force,
 };
 use crate::engine::{BalanceUpdate, Catalog, ExecutionReport, PublicTrade, SymbolDef};
 use crate::feed::DepthDiff;
+use crate::tape::AggTrade;
+use crate::venue::Top;
 
 /// `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}`
 #[derive(Serialize)]
@@ -130,6 +133,18 @@ pub(crate) struct BinanceExecutionReport<'a> {
     working_time: i64,
     #[serde(rename = "V")]
     stp_mode: &'static str,
+    /// Prevented match id (self-trade prevention only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v: Option<u64>,
+    /// Prevented quantity (self-trade prevention only).
+    #[serde(rename = "A", skip_serializing_if = "Option::is_none")]
+    prevented_qty: Option<String>,
+    /// Last prevented quantity (self-trade prevention only).
+    #[serde(rename = "B", skip_serializing_if = "Option::is_none")]
+    last_prevented_qty: Option<String>,
+    /// Counter order id (self-trade prevention only).
+    #[serde(rename = "U", skip_serializing_if = "Option::is_none")]
+    counter_order_id: Option<u64>,
 }
 
 /// Builds an executionReport. On a cancel `c` is the cancel request's id and `C` the order's.
@@ -180,7 +195,11 @@ pub(crate) fn execution_report<'a>(
         last_quote: quote(def, last.map_or(zero, |f| f.price * f.qty)),
         quote_order_qty: quote(def, o.orig_quote_qty),
         working_time: o.time,
-        stp_mode: STP_MODE,
+        stp_mode: stp_mode(o.stp),
+        v: o.prevented_match_id,
+        prevented_qty: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
+        last_prevented_qty: r.prevention.map(|p| qty(def, p.qty)),
+        counter_order_id: r.prevention.map(|p| p.counter_order_id),
     }
 }
 
@@ -235,5 +254,115 @@ pub(crate) fn stream_terminated(now: i64) -> BinanceStreamTerminated {
     BinanceStreamTerminated {
         e: "eventStreamTerminated",
         event_time: now,
+    }
+}
+
+/// `{"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":1672515782136,"m":true,"M":true}`
+#[derive(Serialize)]
+pub(crate) struct BinanceAggTradeEvent<'a> {
+    e: &'static str,
+    #[serde(rename = "E")]
+    event_time: i64,
+    s: &'a str,
+    #[serde(flatten)]
+    agg: BinanceAggTrade,
+}
+
+/// One aggregate trade as `GET /api/v3/aggTrades` lists it:
+/// `{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":true,"M":true}`
+#[derive(Serialize)]
+pub(crate) struct BinanceAggTrade {
+    a: u64,
+    p: String,
+    q: String,
+    f: u64,
+    l: u64,
+    #[serde(rename = "T")]
+    time: i64,
+    m: bool,
+    #[serde(rename = "M")]
+    best_match: bool,
+}
+
+pub(crate) fn agg_trade_entry(def: &SymbolDef, a: &AggTrade) -> BinanceAggTrade {
+    BinanceAggTrade {
+        a: a.id,
+        p: price(def, a.price),
+        q: qty(def, a.qty),
+        f: a.first_id,
+        l: a.last_id,
+        time: a.time,
+        m: a.buyer_is_maker,
+        best_match: true,
+    }
+}
+
+pub(crate) fn agg_trade<'a>(def: &'a SymbolDef, a: &AggTrade) -> BinanceAggTradeEvent<'a> {
+    BinanceAggTradeEvent {
+        e: "aggTrade",
+        event_time: a.time,
+        s: &def.name,
+        agg: agg_trade_entry(def, a),
+    }
+}
+
+/// `{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}`
+#[derive(Serialize)]
+pub(crate) struct BinanceBookTicker<'a> {
+    u: u64,
+    s: &'a str,
+    b: String,
+    #[serde(rename = "B")]
+    bid_qty: String,
+    a: String,
+    #[serde(rename = "A")]
+    ask_qty: String,
+}
+
+pub(crate) fn book_ticker<'a>(
+    def: &'a SymbolDef,
+    update_id: u64,
+    top: &Top,
+) -> BinanceBookTicker<'a> {
+    BinanceBookTicker {
+        u: update_id,
+        s: &def.name,
+        b: price(def, top.bid.0),
+        bid_qty: qty(def, top.bid.1),
+        a: price(def, top.ask.0),
+        ask_qty: qty(def, top.ask.1),
+    }
+}
+
+/// `{"e":"serverShutdown","E":1770123456789}`
+#[derive(Serialize)]
+pub(crate) struct BinanceServerShutdown {
+    e: &'static str,
+    #[serde(rename = "E")]
+    event_time: i64,
+}
+
+pub(crate) fn server_shutdown(now: i64) -> BinanceServerShutdown {
+    BinanceServerShutdown {
+        e: "serverShutdown",
+        event_time: now,
+    }
+}
+
+/// `{"e":"listenKeyExpired","E":1699596037418,"listenKey":"OfYG..."}`
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BinanceListenKeyExpired<'a> {
+    e: &'static str,
+    #[serde(rename = "E")]
+    event_time: i64,
+    listen_key: &'a str,
+}
+
+pub(crate) fn listen_key_expired(listen_key: &str, now: i64) -> BinanceListenKeyExpired<'_> {
+    BinanceListenKeyExpired {
+        e: "listenKeyExpired",
+        event_time: now,
+        listen_key,
     }
 }

@@ -4,11 +4,10 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{STP_MODE, price, qty, quote};
+use super::{price, qty, quote, stp_mode};
+use crate::config::LimitConfig;
+use crate::engine::StpMode;
 use crate::engine::{Catalog, SymbolDef};
-use crate::limits::{
-    ORDERS_PER_10S, ORDERS_PER_DAY, RAW_REQUESTS_PER_5M, REQUEST_WEIGHT_PER_MINUTE,
-};
 
 /// `{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000}`
 #[derive(Clone, Debug, Serialize)]
@@ -23,7 +22,8 @@ pub(crate) struct BinanceRateLimit {
     pub count: Option<u64>,
 }
 
-pub(crate) fn rate_limits() -> Vec<BinanceRateLimit> {
+/// The limiters in exchangeInfo order: REQUEST_WEIGHT, ORDERS 10 s, ORDERS 1 day, RAW_REQUESTS.
+pub(crate) fn rate_limits(c: &LimitConfig) -> Vec<BinanceRateLimit> {
     let limit = |rate_limit_type, interval, interval_num, limit| BinanceRateLimit {
         rate_limit_type,
         interval,
@@ -32,10 +32,10 @@ pub(crate) fn rate_limits() -> Vec<BinanceRateLimit> {
         count: None,
     };
     vec![
-        limit("REQUEST_WEIGHT", "MINUTE", 1, REQUEST_WEIGHT_PER_MINUTE),
-        limit("ORDERS", "SECOND", 10, ORDERS_PER_10S),
-        limit("ORDERS", "DAY", 1, ORDERS_PER_DAY),
-        limit("RAW_REQUESTS", "MINUTE", 5, RAW_REQUESTS_PER_5M),
+        limit("REQUEST_WEIGHT", "MINUTE", 1, c.request_weight_per_minute),
+        limit("ORDERS", "SECOND", 10, c.orders_per_10s),
+        limit("ORDERS", "DAY", 1, c.orders_per_day),
+        limit("RAW_REQUESTS", "MINUTE", 5, c.raw_requests_per_5m),
     ]
 }
 
@@ -53,6 +53,7 @@ pub(crate) struct BinanceExchangeInfo {
 pub(crate) fn exchange_info(
     catalog: &Catalog,
     only: &[crate::engine::SymbolId],
+    limits: &LimitConfig,
     server_time: i64,
 ) -> BinanceExchangeInfo {
     let symbols = catalog
@@ -63,7 +64,7 @@ pub(crate) fn exchange_info(
     BinanceExchangeInfo {
         timezone: "UTC",
         server_time,
-        rate_limits: rate_limits(),
+        rate_limits: rate_limits(limits),
         exchange_filters: Vec::new(),
         symbols,
     }
@@ -103,8 +104,8 @@ fn symbol(catalog: &Catalog, def: &SymbolDef) -> Value {
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],
-        "defaultSelfTradePreventionMode": STP_MODE,
-        "allowedSelfTradePreventionModes": [STP_MODE],
+        "defaultSelfTradePreventionMode": stp_mode(def.default_stp),
+        "allowedSelfTradePreventionModes": StpMode::ALL.map(stp_mode),
     })
 }
 

@@ -7,17 +7,15 @@
 pub(crate) mod events;
 pub(crate) mod info;
 pub(crate) mod orders;
+pub(crate) mod stats;
 
 use rust_decimal::Decimal;
 
-use crate::engine::{ExecType, OrderStatus, OrderType, Side, SymbolDef, TimeInForce};
+use crate::engine::{ExecType, OrderStatus, OrderType, Side, StpMode, SymbolDef, TimeInForce};
 use crate::format::fixed;
 
 /// Precision of commissions and balances in payloads.
 pub(crate) const ASSET_DP: u32 = 8;
-
-/// Self-trade prevention is not simulated yet: every order behaves as `NONE`.
-pub(crate) const STP_MODE: &str = "NONE";
 
 pub(crate) fn side(side: Side) -> &'static str {
     match side {
@@ -49,6 +47,7 @@ pub(crate) fn status(status: OrderStatus) -> &'static str {
         OrderStatus::Filled => "FILLED",
         OrderStatus::Canceled => "CANCELED",
         OrderStatus::Expired => "EXPIRED",
+        OrderStatus::ExpiredInMatch => "EXPIRED_IN_MATCH",
     }
 }
 
@@ -58,7 +57,22 @@ pub(crate) fn exec_type(exec_type: ExecType) -> &'static str {
         ExecType::Trade => "TRADE",
         ExecType::Canceled => "CANCELED",
         ExecType::Expired => "EXPIRED",
+        ExecType::TradePrevention => "TRADE_PREVENTION",
     }
+}
+
+pub(crate) fn stp_mode(mode: StpMode) -> &'static str {
+    match mode {
+        StpMode::None => "NONE",
+        StpMode::ExpireTaker => "EXPIRE_TAKER",
+        StpMode::ExpireMaker => "EXPIRE_MAKER",
+        StpMode::ExpireBoth => "EXPIRE_BOTH",
+        StpMode::Decrement => "DECREMENT",
+    }
+}
+
+pub(crate) fn parse_stp_mode(text: &str) -> Option<StpMode> {
+    StpMode::ALL.into_iter().find(|m| stp_mode(*m) == text)
 }
 
 pub(crate) fn parse_side(text: &str) -> Option<Side> {

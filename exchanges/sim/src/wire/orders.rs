@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{STP_MODE, amount, order_type, price, qty, quote, side, status, time_in_force};
+use super::{amount, order_type, price, qty, quote, side, status, stp_mode, time_in_force};
 use crate::engine::{
     AccountTrade, AssetId, Balance, Canceled, Catalog, Fees, Order, OrderType, Placed, SymbolDef,
 };
@@ -50,6 +50,10 @@ pub(crate) struct BinanceOrderResult<'a> {
     side: &'static str,
     working_time: i64,
     self_trade_prevention_mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prevented_match_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prevented_quantity: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fills: Option<Vec<BinanceFill<'a>>>,
 }
@@ -115,7 +119,9 @@ pub(crate) fn new_order<'a>(
         order_type: order_type(o.order_type),
         side: side(o.side),
         working_time: o.time,
-        self_trade_prevention_mode: STP_MODE,
+        self_trade_prevention_mode: stp_mode(o.stp),
+        prevented_match_id: o.prevented_match_id,
+        prevented_quantity: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
         fills,
     }))
 }
@@ -145,6 +151,10 @@ pub(crate) struct BinanceOrder<'a> {
     working_time: i64,
     orig_quote_order_qty: String,
     self_trade_prevention_mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prevented_match_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prevented_quantity: Option<String>,
 }
 
 pub(crate) fn order<'a>(def: &'a SymbolDef, o: &'a Order) -> BinanceOrder<'a> {
@@ -168,7 +178,9 @@ pub(crate) fn order<'a>(def: &'a SymbolDef, o: &'a Order) -> BinanceOrder<'a> {
         is_working: o.order_type != OrderType::Market || o.status.is_open(),
         working_time: o.time,
         orig_quote_order_qty: quote(def, o.orig_quote_qty),
-        self_trade_prevention_mode: STP_MODE,
+        self_trade_prevention_mode: stp_mode(o.stp),
+        prevented_match_id: o.prevented_match_id,
+        prevented_quantity: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
     }
 }
 
@@ -193,6 +205,10 @@ pub(crate) struct BinanceCancel<'a> {
     order_type: &'static str,
     side: &'static str,
     self_trade_prevention_mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prevented_match_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prevented_quantity: Option<String>,
 }
 
 pub(crate) fn cancel<'a>(def: &'a SymbolDef, c: &'a Canceled) -> BinanceCancel<'a> {
@@ -213,7 +229,9 @@ pub(crate) fn cancel<'a>(def: &'a SymbolDef, c: &'a Canceled) -> BinanceCancel<'
         time_in_force: time_in_force(o.time_in_force),
         order_type: order_type(o.order_type),
         side: side(o.side),
-        self_trade_prevention_mode: STP_MODE,
+        self_trade_prevention_mode: stp_mode(o.stp),
+        prevented_match_id: o.prevented_match_id,
+        prevented_quantity: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
     }
 }
 

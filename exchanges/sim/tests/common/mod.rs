@@ -116,18 +116,26 @@ impl Client {
         path: &str,
         params: &[(&str, &str)],
     ) -> Reply {
+        self.send(self.signed_request(method, path, params)).await
+    }
+
+    /// A signed request, not yet sent: every parameter, `timestamp` (now) and `signature` in
+    /// the query string, the key in `X-MBX-APIKEY`.
+    pub fn signed_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
         let ts = now_ms().to_string();
         let mut all = params.to_vec();
         all.push(("timestamp", &ts));
         let query = encode(&all);
         let signature = hmac_hex(&self.secret, &query);
         let url = format!("{}{path}?{query}&signature={signature}", self.base);
-        self.send(
-            self.http
-                .request(method, url)
-                .header("X-MBX-APIKEY", &self.key),
-        )
-        .await
+        self.http
+            .request(method, url)
+            .header("X-MBX-APIKEY", &self.key)
     }
 
     /// A raw request: exact query and body, API key header optional.
@@ -224,4 +232,69 @@ pub async fn next_matching(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value 
     })
     .await
     .expect("a matching frame before the deadline")
+}
+
+/// Signs WebSocket API params the way clients do: adds `apiKey` and `timestamp`, then HMACs
+/// every param but `signature`, sorted by name, as `k=v&...`.
+pub fn sign_ws(mut params: Value, key: &str, secret: &str) -> Value {
+    let map = params.as_object_mut().unwrap();
+    map.insert("apiKey".into(), Value::String(key.into()));
+    map.insert("timestamp".into(), Value::from(now_ms()));
+    let mut pairs: Vec<(String, String)> = map
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    pairs.sort();
+    let payload: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let signature = hmac_hex(secret, &payload.join("&"));
+    map.insert("signature".into(), Value::String(signature));
+    params
+}
+
+/// Sends one WebSocket API request and waits for its response (events skipped).
+pub async fn ws_request(ws: &mut Ws, id: Value, method: &str, params: Value) -> Value {
+    let request = serde_json::json!({ "id": id, "method": method, "params": params });
+    send_json(ws, &request).await;
+    next_matching(ws, |v| v.get("status").is_some() && v["id"] == id).await
+}
+
+/// Waits until the server closes the socket (a close frame or the end of the stream), with a
+/// deadline; data frames before it are skipped.
+pub async fn expect_close(ws: &mut Ws) {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the server closes the connection before the deadline")
+}
+
+/// The `X-MBX-USED-WEIGHT-1M` header as a number.
+pub fn used_weight(reply: &Reply) -> u64 {
+    reply.headers["x-mbx-used-weight-1m"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Sending raw text frames (malformed requests).
+pub trait SendText {
+    async fn send_text(&mut self, text: &str);
+}
+
+impl SendText for Ws {
+    async fn send_text(&mut self, text: &str) {
+        self.send(Message::text(text.to_owned())).await.unwrap();
+    }
 }

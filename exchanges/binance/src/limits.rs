@@ -1,0 +1,357 @@
+//! Binance's rate-limit vocabulary mapped onto the core limiter and breakers (reference §3,
+//! §5): the scopes the venue meters, their documented defaults, the scopes published in
+//! exchangeInfo `rateLimits`, each endpoint's weight, lane and breaker class, and the usage
+//! headers (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, ...).
+
+use std::time::Duration;
+
+use exchange_core::{BreakerConfig, CircuitBreaker, Lane, ScopeLimit};
+use reqwest::header::HeaderMap;
+
+use crate::model::BinanceRateLimit;
+
+/// What a scope counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// REQUEST_WEIGHT, per IP.
+    Weight,
+    /// ORDERS (new orders), per account.
+    Orders,
+    /// RAW_REQUESTS, per IP.
+    Raw,
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Every scope the adapter knows, with the venue's documented default limit (used until
+/// exchangeInfo says otherwise). A published scope not in this table is ignored (logged).
+const KNOWN: [(Kind, Duration, &str, u32); 6] = [
+    (Kind::Weight, MINUTE, "request_weight_1m", 6_000),
+    (Kind::Orders, Duration::from_secs(10), "orders_10s", 50),
+    (Kind::Orders, DAY, "orders_1d", 160_000),
+    (
+        Kind::Raw,
+        Duration::from_secs(300),
+        "raw_requests_5m",
+        300_000,
+    ),
+    (Kind::Orders, SECOND, "orders_1s", 0),
+    (Kind::Raw, MINUTE, "raw_requests_1m", 0),
+];
+
+fn known(kind: Kind, interval: Duration) -> Option<&'static str> {
+    KNOWN
+        .iter()
+        .find(|(k, i, _, _)| *k == kind && *i == interval)
+        .map(|(_, _, name, _)| *name)
+}
+
+/// The documented default scopes (reference §3).
+pub(crate) fn default_scopes() -> Vec<ScopeLimit> {
+    KNOWN
+        .iter()
+        .filter(|(_, _, _, limit)| *limit > 0)
+        .map(|(_, interval, scope, limit)| ScopeLimit {
+            scope,
+            limit: *limit,
+            interval: *interval,
+        })
+        .collect()
+}
+
+/// `SECOND|MINUTE|HOUR|DAY` × `intervalNum`.
+fn interval(unit: &str, num: u32) -> Option<Duration> {
+    let unit = match unit {
+        "SECOND" | "S" | "s" => SECOND,
+        "MINUTE" | "M" | "m" => MINUTE,
+        "HOUR" | "H" | "h" => MINUTE * 60,
+        "DAY" | "D" | "d" => DAY,
+        _ => return None,
+    };
+    Some(unit * num)
+}
+
+/// The scopes exchangeInfo publishes, as limiter scopes.
+pub(crate) fn published_scopes(limits: &[BinanceRateLimit]) -> Vec<ScopeLimit> {
+    let mut scopes = Vec::new();
+    for l in limits {
+        let kind = match l.rate_limit_type.as_str() {
+            "REQUEST_WEIGHT" => Some(Kind::Weight),
+            "ORDERS" => Some(Kind::Orders),
+            "RAW_REQUESTS" => Some(Kind::Raw),
+            _ => None,
+        };
+        let scope = kind.zip(interval(&l.interval, l.interval_num));
+        let scope = scope.and_then(|(kind, i)| Some((known(kind, i)?, i)));
+        match scope {
+            Some((scope, interval)) if l.limit > 0 => scopes.push(ScopeLimit {
+                scope,
+                limit: l.limit,
+                interval,
+            }),
+            _ => tracing::warn!(
+                kind = l.rate_limit_type,
+                interval = l.interval,
+                interval_num = l.interval_num,
+                "ignoring a binance rate limit the adapter does not know"
+            ),
+        }
+    }
+    scopes
+}
+
+/// The usage the venue reports in response headers: `(scope, used, interval)`.
+pub(crate) fn reported_usage(headers: &HeaderMap) -> Vec<(&'static str, u64, Duration)> {
+    let mut usage = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        let (kind, suffix) = if let Some(s) = name.strip_prefix("x-mbx-used-weight-") {
+            (Kind::Weight, s)
+        } else if let Some(s) = name.strip_prefix("x-mbx-order-count-") {
+            (Kind::Orders, s)
+        } else {
+            continue;
+        };
+        let split = suffix.len().saturating_sub(1);
+        let (num, unit) = suffix.split_at(split);
+        let used = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let scope = num
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| interval(unit, n))
+            .and_then(|i| Some((known(kind, i)?, i)));
+        if let (Some((scope, interval)), Some(used)) = (scope, used) {
+            usage.push((scope, used, interval));
+        }
+    }
+    usage
+}
+
+/// Breaker class of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Place and cancel.
+    Orders,
+    /// Order queries, open orders, trades, account.
+    Account,
+    /// Depth, exchangeInfo, time.
+    MarketData,
+}
+
+/// One breaker per class.
+#[derive(Debug)]
+pub(crate) struct Breakers {
+    orders: CircuitBreaker,
+    account: CircuitBreaker,
+    market_data: CircuitBreaker,
+}
+
+impl Breakers {
+    pub(crate) fn new(config: &BreakerConfig) -> Self {
+        Breakers {
+            orders: CircuitBreaker::new("orders", config.clone()),
+            account: CircuitBreaker::new("account", config.clone()),
+            market_data: CircuitBreaker::new("market_data", config.clone()),
+        }
+    }
+
+    pub(crate) fn get(&self, class: Class) -> &CircuitBreaker {
+        match class {
+            Class::Orders => &self.orders,
+            Class::Account => &self.account,
+            Class::MarketData => &self.market_data,
+        }
+    }
+
+    pub(crate) fn all(&self) -> [&CircuitBreaker; 3] {
+        [&self.orders, &self.account, &self.market_data]
+    }
+}
+
+/// How one REST endpoint is metered, guarded and retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub name: &'static str,
+    pub class: Class,
+    pub lane: Lane,
+    /// Request weight (reference §5). Orders and cancels cost 0 when they succeed and their
+    /// weight when they fail; we charge it up front and let the venue's header correct us.
+    pub weight: u32,
+    /// Counts in the ORDERS scopes.
+    pub new_order: bool,
+    /// Safe to repeat (retried on unknown outcomes, and after a clock resync on -1021).
+    pub idempotent: bool,
+}
+
+impl Endpoint {
+    const fn new(name: &'static str, class: Class, lane: Lane, weight: u32) -> Self {
+        Endpoint {
+            name,
+            class,
+            lane,
+            weight,
+            new_order: false,
+            idempotent: true,
+        }
+    }
+
+    /// The limiter cost of one request.
+    pub(crate) fn costs(&self) -> Vec<(&'static str, u32)> {
+        KNOWN
+            .iter()
+            .filter_map(|(kind, _, scope, _)| {
+                let cost = match kind {
+                    Kind::Weight => self.weight,
+                    Kind::Raw => 1,
+                    Kind::Orders => u32::from(self.new_order),
+                };
+                (cost > 0).then_some((*scope, cost))
+            })
+            .collect()
+    }
+}
+
+/// `POST /api/v3/order`: never retried (see `exchange_core::retry`).
+pub(crate) const PLACE_ORDER: Endpoint = Endpoint {
+    new_order: true,
+    idempotent: false,
+    ..Endpoint::new("place_order", Class::Orders, Lane::Order, 1)
+};
+/// `DELETE /api/v3/order` by client order id: a repeat is at worst "unknown order".
+pub(crate) const CANCEL_ORDER: Endpoint =
+    Endpoint::new("cancel_order", Class::Orders, Lane::Order, 1);
+pub(crate) const QUERY_ORDER: Endpoint =
+    Endpoint::new("query_order", Class::Account, Lane::Data, 4);
+pub(crate) const OPEN_ORDERS_SYMBOL: Endpoint =
+    Endpoint::new("open_orders", Class::Account, Lane::Data, 6);
+pub(crate) const OPEN_ORDERS_ALL: Endpoint =
+    Endpoint::new("open_orders", Class::Account, Lane::Data, 80);
+pub(crate) const ACCOUNT: Endpoint = Endpoint::new("account", Class::Account, Lane::Data, 20);
+pub(crate) const MY_TRADES_BY_ORDER: Endpoint =
+    Endpoint::new("my_trades", Class::Account, Lane::Data, 5);
+pub(crate) const MY_TRADES: Endpoint = Endpoint::new("my_trades", Class::Account, Lane::Data, 20);
+pub(crate) const EXCHANGE_INFO: Endpoint =
+    Endpoint::new("exchange_info", Class::MarketData, Lane::Data, 20);
+/// `GET /api/v3/time`: on the order lane, because signing an order may need it first.
+pub(crate) const TIME: Endpoint = Endpoint::new("time", Class::MarketData, Lane::Order, 1);
+
+/// `GET /api/v3/depth`, weighted by `limit` (reference §5.2).
+pub(crate) fn depth(limit: u32) -> Endpoint {
+    let weight = match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    };
+    Endpoint::new("depth", Class::MarketData, Lane::Data, weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn rate_limit(kind: &str, unit: &str, num: u32, limit: u32) -> BinanceRateLimit {
+        BinanceRateLimit {
+            rate_limit_type: kind.into(),
+            interval: unit.into(),
+            interval_num: num,
+            limit,
+        }
+    }
+
+    #[test]
+    fn published_scopes_table() {
+        let published = [
+            rate_limit("REQUEST_WEIGHT", "MINUTE", 1, 1200),
+            rate_limit("ORDERS", "SECOND", 10, 5),
+            rate_limit("ORDERS", "DAY", 1, 100),
+            rate_limit("RAW_REQUESTS", "MINUTE", 5, 300),
+            rate_limit("ORDERS", "SECOND", 1, 10),
+            rate_limit("ORDERS", "HOUR", 3, 10),
+            rate_limit("SOMETHING", "MINUTE", 1, 10),
+        ];
+        let got: Vec<(&str, u32, u64)> = published_scopes(&published)
+            .iter()
+            .map(|s| (s.scope, s.limit, s.interval.as_secs()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("request_weight_1m", 1200, 60),
+                ("orders_10s", 5, 10),
+                ("orders_1d", 100, 86_400),
+                ("raw_requests_5m", 300, 300),
+                ("orders_1s", 10, 1),
+            ]
+        );
+        assert_eq!(default_scopes().len(), 4);
+    }
+
+    #[test]
+    fn usage_headers() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("x-mbx-used-weight-1m", "21"),
+            ("x-mbx-used-weight", "21"),
+            ("x-mbx-order-count-10s", "3"),
+            ("x-mbx-order-count-1d", "40"),
+            ("x-mbx-used-weight-1h", "7"),
+            ("x-mbx-order-count-10s-extra", "9"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let mut got = reported_usage(&headers);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("orders_10s", 3, Duration::from_secs(10)),
+                ("orders_1d", 40, DAY),
+                ("request_weight_1m", 21, MINUTE),
+            ]
+        );
+    }
+
+    #[test]
+    fn endpoint_costs_table() {
+        let cases: Vec<(Endpoint, Vec<(&str, u32)>)> = vec![
+            (
+                PLACE_ORDER,
+                vec![
+                    ("request_weight_1m", 1),
+                    ("orders_10s", 1),
+                    ("orders_1d", 1),
+                    ("raw_requests_5m", 1),
+                    ("orders_1s", 1),
+                    ("raw_requests_1m", 1),
+                ],
+            ),
+            (
+                depth(1000),
+                vec![
+                    ("request_weight_1m", 50),
+                    ("raw_requests_5m", 1),
+                    ("raw_requests_1m", 1),
+                ],
+            ),
+        ];
+        for (endpoint, want) in cases {
+            assert_eq!(endpoint.costs(), want, "{}", endpoint.name);
+        }
+        let weights: Vec<u32> = [1, 100, 101, 500, 501, 1000, 1001, 5000]
+            .map(|l| depth(l).weight)
+            .to_vec();
+        assert_eq!(weights, [5, 5, 25, 25, 50, 50, 250, 250]);
+        const { assert!(!PLACE_ORDER.idempotent && CANCEL_ORDER.idempotent) };
+        assert_eq!(
+            (PLACE_ORDER.lane, QUERY_ORDER.lane),
+            (Lane::Order, Lane::Data)
+        );
+    }
+}

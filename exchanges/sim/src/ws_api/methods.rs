@@ -1,0 +1,173 @@
+//! WebSocket API methods. Signed ones carry `apiKey`, `timestamp`, `signature` (HMAC over the
+//! sorted params) and optionally `recvWindow` inside `params`; the order methods run the same
+//! operations as their REST endpoints, so parameters, errors and effects are identical.
+//!
+//! `ping`, `time`, `exchangeInfo`, `depth`, `order.place`, `order.test`, `order.cancel`,
+//! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `account.status`,
+//! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`.
+
+use axum::extract::ws::Message;
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::{Outcome, WsApiSession};
+use crate::auth::{SignedParams, check_signed, ws_payload};
+use crate::engine::AccountId;
+use crate::errors::ApiError;
+use crate::rest::{Params, account, market_data, orders};
+use crate::wire;
+
+impl WsApiSession {
+    /// Runs one method.
+    pub(super) async fn dispatch(&mut self, method: &str, params: &Map<String, Value>) -> Outcome {
+        let state = self.state.clone();
+        let p = Params::from_json(params);
+        let signed = |weight: u32| (weight, self.authenticate(params, &p));
+        match method {
+            "ping" => Outcome::new(1, Ok(json!({}))),
+            "time" => Outcome::new(1, Ok(json!({ "serverTime": state.clock.now_ms() }))),
+            "exchangeInfo" => Outcome::new(20, parsed(market_data::exchange_info_op(&state, &p))),
+            "depth" => {
+                let (weight, result) = market_data::depth_op(&state, &p).await;
+                Outcome::new(weight, parsed(result))
+            }
+            "order.place" => {
+                let (_, auth) = signed(1);
+                let account = auth.as_ref().ok().copied();
+                let result = match auth {
+                    Ok(account) => orders::place_op(&state, &p, account).await,
+                    Err(error) => Err(error),
+                };
+                let mut outcome = Outcome::new(if result.is_ok() { 0 } else { 1 }, parsed(result));
+                outcome.order = account;
+                outcome
+            }
+            "order.test" => run(signed(1), |a| orders::test_op(&state, &p, a)).await,
+            "order.cancel" => run(signed(1), |a| orders::cancel_op(&state, &p, a)).await,
+            "order.status" => run(signed(4), |a| orders::query_op(&state, &p, a)).await,
+            "openOrders.status" => {
+                let weight = if params.contains_key("symbol") { 6 } else { 80 };
+                run(signed(weight), |a| orders::open_orders_op(&state, &p, a)).await
+            }
+            "openOrders.cancelAll" => {
+                run(signed(1), |a| orders::cancel_all_op(&state, &p, a)).await
+            }
+            "allOrders" => run(signed(20), |a| orders::all_orders_op(&state, &p, a)).await,
+            "account.status" => run(signed(20), |a| account::account_op(&state, &p, a)).await,
+            "userDataStream.subscribe.signature" => {
+                let (weight, auth) = signed(2);
+                Outcome::new(weight, auth.and_then(|account| self.subscribe(account)))
+            }
+            "userDataStream.unsubscribe" => {
+                let mut events = Vec::new();
+                let result = self.unsubscribe(params, &mut events);
+                let mut outcome = Outcome::new(2, result);
+                outcome.events = events;
+                outcome
+            }
+            "session.subscriptions" => {
+                let list: Vec<Value> = self
+                    .subs
+                    .iter()
+                    .map(|(id, _)| json!({ "subscriptionId": id }))
+                    .collect();
+                Outcome::new(2, Ok(json!(list)))
+            }
+            _ => Outcome::new(
+                1,
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    -1020,
+                    "This operation is not supported.",
+                )),
+            ),
+        }
+    }
+
+    /// Checks `apiKey`, the signature over the sorted params and the timestamp window.
+    fn authenticate(&self, params: &Map<String, Value>, p: &Params) -> Result<AccountId, ApiError> {
+        let api_key = p
+            .required("apiKey")
+            .map_err(|_| ApiError::mandatory("apiKey"))?;
+        let credential = self.state.keys.lookup(Some(api_key))?;
+        let signed = SignedParams {
+            timestamp: p.get("timestamp"),
+            signature: p.get("signature"),
+            recv_window: p.get("recvWindow"),
+        };
+        let payload = ws_payload(params);
+        check_signed(
+            credential,
+            &signed,
+            payload.as_bytes(),
+            self.state.clock.now_ms(),
+        )?;
+        Ok(credential.account)
+    }
+
+    /// `userDataStream.subscribe.signature` → `{"subscriptionId":N}`.
+    fn subscribe(&mut self, account: AccountId) -> Result<Value, ApiError> {
+        if self.subs.iter().any(|(_, a)| *a == account) {
+            return Err(ApiError::subscription_active());
+        }
+        if self.user_rx.is_none() {
+            self.user_rx = Some(self.state.bus.user_tx.subscribe());
+        }
+        let id = self.next_sub;
+        self.next_sub = self.next_sub.saturating_add(1);
+        self.subs.push((id, account));
+        Ok(json!({ "subscriptionId": id }))
+    }
+
+    /// `userDataStream.unsubscribe` with an optional `subscriptionId` (else all).
+    fn unsubscribe(
+        &mut self,
+        params: &Map<String, Value>,
+        events: &mut Vec<Message>,
+    ) -> Result<Value, ApiError> {
+        let removed: Vec<u32> = match params.get("subscriptionId") {
+            None => self.subs.drain(..).map(|(id, _)| id).collect(),
+            Some(value) => {
+                let wanted = value
+                    .as_u64()
+                    .ok_or_else(|| ApiError::mandatory("subscriptionId"))?;
+                let position = self
+                    .subs
+                    .iter()
+                    .position(|(id, _)| u64::from(*id) == wanted);
+                let position = position.ok_or_else(ApiError::subscription_not_active)?;
+                vec![self.subs.remove(position).0]
+            }
+        };
+        if self.subs.is_empty() {
+            self.user_rx = None;
+        }
+        let terminated =
+            serde_json::to_string(&wire::events::stream_terminated(self.state.clock.now_ms()))
+                .unwrap_or_default();
+        events.extend(
+            removed.iter().map(|id| {
+                Message::text(format!(r#"{{"subscriptionId":{id},"event":{terminated}}}"#))
+            }),
+        );
+        Ok(json!({}))
+    }
+}
+
+/// Runs a signed operation once authenticated.
+async fn run<F, Fut>((weight, auth): (u32, Result<AccountId, ApiError>), op: F) -> Outcome
+where
+    F: FnOnce(AccountId) -> Fut,
+    Fut: Future<Output = Result<String, ApiError>>,
+{
+    let result = match auth {
+        Ok(account) => op(account).await,
+        Err(error) => Err(error),
+    };
+    Outcome::new(weight, parsed(result))
+}
+
+/// An operation's JSON text as a value for the `result` field.
+fn parsed(result: Result<String, ApiError>) -> Result<Value, ApiError> {
+    result.and_then(|text| serde_json::from_str(&text).map_err(|_| ApiError::unknown()))
+}
