@@ -120,6 +120,22 @@ def telemetry():
         entry = metrics[consts[const.group(1)]]
         entry["kind"] = m.group(1)
         entry["labels"] |= set(re.findall(r'"([a-z_]+)"\s*=>', args))
+        # `counter!(NAME, &labels)`: the labels are the `("key", value)` pairs of the nearest
+        # `let labels = [...]` before the call (venue_health builds its label sets that way).
+        ref = re.fullmatch(r"\s*[A-Z0-9_]+\s*,\s*&(\w+)\s*,?\s*", args)
+        if ref:
+            lets = list(re.finditer(rf"\blet\s+{ref.group(1)}\s*=\s*\[", src[:m.start()]))
+            pairs = set()
+            if lets:
+                depth, j = 1, lets[-1].end()
+                while depth and j < len(src):
+                    depth += {"[": 1, "]": -1}.get(src[j], 0)
+                    j += 1
+                pairs = set(re.findall(r'\(\s*"([a-z_]+)"\s*,', src[lets[-1].end():j - 1]))
+            if not pairs:
+                problem(f"{TELEMETRY}: {m.group(1)}!({args.strip()}): no `let {ref.group(1)} = "
+                        f"[(\"label\", value), ...]` before it")
+            entry["labels"] |= pairs
     if not metrics:
         problem(f"{TELEMETRY}: no metric constants found")
     return metrics

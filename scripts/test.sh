@@ -14,3 +14,7 @@ trap 'scripts/pg-test-cluster.sh stop "$PGDATA_DIR"' EXIT
 export OMSD_TEST_DATABASE_URL
 
 cargo test --workspace --locked
+
+# Unmodified third-party clients (ccxt, python-binance, binance-sdk-spot) against the simulator,
+# in a virtualenv under .venv/ that this script creates.
+scripts/python-clients.sh

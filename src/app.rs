@@ -84,6 +84,7 @@ impl App {
         tasks.spawn(oms.run());
         let (market, market_handle) = MarketData::new();
         tasks.spawn(market.run(shutdown.child_token()));
+        spawn_health_sampler(&venues, &tasks, &shutdown);
         let adapter_tasks = spawn_streams(&venues, &oms_handle, &market_handle, &tasks, &shutdown);
 
         let ready = Arc::new(AtomicBool::new(false));
@@ -275,4 +276,25 @@ fn spawn_streams(
         });
     }
     handles
+}
+
+/// How often adapters' health snapshots are exported as metrics.
+const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Samples every venue's health into metrics until shutdown.
+fn spawn_health_sampler(venues: &Arc<Venues>, tasks: &TaskTracker, shutdown: &CancellationToken) {
+    let (venues, shutdown) = (venues.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(HEALTH_SAMPLE_INTERVAL);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    for venue in venues.iter() {
+                        telemetry::venue_health(&venue.exchange.health());
+                    }
+                }
+            }
+        }
+    });
 }

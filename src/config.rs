@@ -68,7 +68,8 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OmsConfig {
-    /// Deadline for one order send or cancel call to a venue.
+    /// Deadline for one order send or cancel call to a venue (keep it above the adapter's
+    /// request timeout plus its rate-limit wait, so the adapter decides when a call failed).
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// How long an HTTP submit waits for the venue's answer before returning the order as it is.
@@ -120,6 +121,33 @@ pub struct VenueConfig {
     pub symbols: Vec<String>,
     #[serde(default = "default_recv_window_ms")]
     pub recv_window_ms: u64,
+    /// Connection and pacing tuning; every field defaults to the adapter's venue-safe value.
+    #[serde(default)]
+    pub tuning: VenueTuning,
+}
+
+/// Optional per-venue tuning of the resilience toolkit. `None` keeps the adapter's default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueTuning {
+    /// Deadline of one REST call and of WebSocket connects.
+    pub request_timeout_ms: Option<u64>,
+    /// We ping every stream connection this often.
+    pub ping_interval_ms: Option<u64>,
+    /// A ping must be answered within this, or the connection is declared dead.
+    pub pong_timeout_ms: Option<u64>,
+    /// A market stream with no data for this long is stale (even if pongs come).
+    pub market_data_timeout_ms: Option<u64>,
+    /// Connections are replaced before this age.
+    pub max_connection_age_ms: Option<u64>,
+    /// Fraction of each venue rate limit we allow ourselves (0 < margin <= 1).
+    pub rate_limit_margin: Option<f64>,
+    /// Cap on orders sent and not yet answered.
+    pub max_in_flight_orders: Option<u32>,
+    /// Consecutive unknown-outcome failures that open a circuit breaker.
+    pub breaker_failures: Option<u32>,
+    /// How long an open breaker waits before a half-open probe.
+    pub breaker_open_delay_ms: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -141,7 +169,9 @@ fn default_store_url() -> String {
     "sqlite:var/omsd.db".into()
 }
 fn default_request_timeout_ms() -> u64 {
-    10_000
+    // Above the adapter's own REST deadline (10 s) plus its rate-limit wait for orders (2 s),
+    // so that the adapter, not the OMS, decides when a call failed.
+    15_000
 }
 fn default_submit_wait_ms() -> u64 {
     5_000
@@ -352,12 +382,42 @@ impl Config {
             if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
                 problems.push(format!("{at}: recv_window_ms must be in 1..=60000"));
             }
+            problems.extend(v.tuning.problems(&at));
         }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(problems))
         }
+    }
+}
+
+impl VenueTuning {
+    fn problems(&self, at: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let durations = [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("ping_interval_ms", self.ping_interval_ms),
+            ("pong_timeout_ms", self.pong_timeout_ms),
+            ("market_data_timeout_ms", self.market_data_timeout_ms),
+            ("max_connection_age_ms", self.max_connection_age_ms),
+            ("breaker_open_delay_ms", self.breaker_open_delay_ms),
+        ];
+        for (name, value) in durations {
+            if value == Some(0) {
+                problems.push(format!("{at}: tuning.{name} must be positive"));
+            }
+        }
+        if self
+            .rate_limit_margin
+            .is_some_and(|m| !(m > 0.0 && m <= 1.0))
+        {
+            problems.push(format!("{at}: tuning.rate_limit_margin must be in (0, 1]"));
+        }
+        if self.max_in_flight_orders == Some(0) || self.breaker_failures == Some(0) {
+            problems.push(format!("{at}: tuning counts must be positive"));
+        }
+        problems
     }
 }
 
@@ -386,6 +446,7 @@ mod tests {
             kind = "kraken"
             symbols = ["BTCUSDT"]
             credentials = "env"
+            tuning = { rate_limit_margin = 1.5, pong_timeout_ms = 0 }
             "#,
         )
         .unwrap();
@@ -398,6 +459,8 @@ mod tests {
             "rest_url",
             "api_key_env",
             "BTCUSDT",
+            "rate_limit_margin",
+            "pong_timeout_ms",
         ] {
             assert!(text.contains(needle), "missing '{needle}' in {text}");
         }

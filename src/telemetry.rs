@@ -48,6 +48,40 @@ pub const HTTP_REQUEST_SECONDS: &str = "omsd_http_request_duration_seconds";
 /// 1 once start-up reconciliation succeeded and the daemon serves orders.
 pub const READY: &str = "omsd_ready";
 
+/// Circuit breaker state per venue and endpoint class: 0 closed, 1 half-open, 2 open.
+pub const BREAKER_STATE: &str = "omsd_venue_breaker_state";
+/// Circuit breaker state changes.
+pub const BREAKER_TRANSITIONS: &str = "omsd_venue_breaker_transitions_total";
+/// Calls refused locally by an open breaker.
+pub const BREAKER_REJECTED: &str = "omsd_venue_breaker_rejected_total";
+/// Units of a venue rate-limit scope used in its current window (our count or the venue's,
+/// whichever is higher).
+pub const LIMITER_USED: &str = "omsd_venue_limiter_used";
+/// Units of a rate-limit scope we allow ourselves per window (venue limit × safety margin).
+pub const LIMITER_LIMIT: &str = "omsd_venue_limiter_limit";
+/// Requests that had to wait for a rate-limit permit.
+pub const LIMITER_WAITS: &str = "omsd_venue_limiter_waits_total";
+/// Requests refused locally because no permit came in time.
+pub const LIMITER_REJECTED: &str = "omsd_venue_limiter_rejected_total";
+/// 429 (`status="429"`) and 418 (`status="418"`) answers from the venue.
+pub const VENUE_RATE_LIMITED: &str = "omsd_venue_rate_limited_total";
+/// 1 while the venue has paused (429) or banned (418) us.
+pub const VENUE_HALTED: &str = "omsd_venue_halted";
+/// Orders sent and not yet answered.
+pub const IN_FLIGHT_ORDERS: &str = "omsd_venue_in_flight_orders";
+/// Venue clock minus local clock.
+pub const CLOCK_OFFSET_SECONDS: &str = "omsd_venue_clock_offset_seconds";
+/// Clock re-synchronisations (start, -1021 recoveries).
+pub const CLOCK_RESYNCS: &str = "omsd_venue_clock_resyncs_total";
+/// 1 while a venue stream (`stream="user"|"market"`) is connected.
+pub const STREAM_CONNECTED: &str = "omsd_venue_stream_connected";
+/// Stream reconnects by reason (`error`, `stale`, `ping_timeout`, `rotation`, ...).
+pub const STREAM_RECONNECTS: &str = "omsd_venue_stream_reconnects_total";
+/// Streams declared stale (no data or lagging venue event times).
+pub const STREAM_STALE: &str = "omsd_venue_stream_stale_total";
+/// Venue messages that could not be understood (logged and skipped).
+pub const MALFORMED_MESSAGES: &str = "omsd_venue_malformed_messages_total";
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -221,4 +255,54 @@ pub fn http_request(endpoint: &'static str, status: u16, elapsed: Duration) {
 pub fn ready(ready: bool) {
     tracing::info!(ready, "readiness changed");
     gauge!(READY).set(if ready { 1.0 } else { 0.0 });
+}
+
+/// Exports one venue's health snapshot (sampled periodically from the adapter).
+pub fn venue_health(h: &exchange_core::VenueHealth) {
+    let venue = h.venue.clone();
+    for b in &h.breakers {
+        let labels = [("venue", venue.clone()), ("endpoint", b.class.clone())];
+        let state = match b.state {
+            exchange_core::BreakerState::Closed => 0.0,
+            exchange_core::BreakerState::HalfOpen => 1.0,
+            exchange_core::BreakerState::Open => 2.0,
+        };
+        gauge!(BREAKER_STATE, &labels).set(state);
+        counter!(BREAKER_TRANSITIONS, &labels).absolute(b.transitions_total);
+        counter!(BREAKER_REJECTED, &labels).absolute(b.rejected_total);
+    }
+    for scope in &h.limiter.scopes {
+        let labels = [("venue", venue.clone()), ("scope", scope.scope.clone())];
+        let used = scope.used.max(scope.venue_reported_used.unwrap_or(0));
+        gauge!(LIMITER_USED, &labels).set(used as f64);
+        gauge!(LIMITER_LIMIT, &labels).set(f64::from(scope.effective_limit));
+        counter!(LIMITER_WAITS, &labels).absolute(scope.waits_total);
+        counter!(LIMITER_REJECTED, &labels).absolute(scope.rejected_total);
+    }
+    let limiter = &h.limiter;
+    for (status, total) in [
+        ("429", limiter.throttled_429_total),
+        ("418", limiter.banned_418_total),
+    ] {
+        counter!(VENUE_RATE_LIMITED, "venue" => venue.clone(), "status" => status).absolute(total);
+    }
+    let halted = limiter.paused_until_ms.is_some() || limiter.banned_until_ms.is_some();
+    gauge!(VENUE_HALTED, "venue" => venue.clone()).set(if halted { 1.0 } else { 0.0 });
+    gauge!(IN_FLIGHT_ORDERS, "venue" => venue.clone()).set(f64::from(limiter.in_flight_orders));
+    gauge!(CLOCK_OFFSET_SECONDS, "venue" => venue.clone()).set(h.clock.offset_ms as f64 / 1000.0);
+    counter!(CLOCK_RESYNCS, "venue" => venue.clone()).absolute(h.clock.resyncs_total);
+    for stream in &h.streams {
+        let labels = [("venue", venue.clone()), ("stream", stream.kind.clone())];
+        gauge!(STREAM_CONNECTED, &labels).set(if stream.connected { 1.0 } else { 0.0 });
+        counter!(STREAM_STALE, &labels).absolute(stream.stale_detections_total);
+        for (reason, total) in &stream.reconnects_total {
+            let labels = [
+                ("venue", venue.clone()),
+                ("stream", stream.kind.clone()),
+                ("reason", reason.clone()),
+            ];
+            counter!(STREAM_RECONNECTS, &labels).absolute(*total);
+        }
+    }
+    counter!(MALFORMED_MESSAGES, "venue" => venue).absolute(h.malformed_messages_total);
 }

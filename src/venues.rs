@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use exchange_core::{Exchange, Instrument};
@@ -74,11 +74,44 @@ pub fn build_exchange(
                 exchange_binance::ApiSecret::new(endpoints.api_secret),
             );
             adapter_config.recv_window_ms = config.recv_window_ms;
+            apply_tuning(&mut adapter_config, &config.tuning);
             Ok(Arc::new(exchange_binance::BinanceExchange::new(
                 adapter_config,
             )?))
         }
         other => anyhow::bail!("venue {}: unknown kind '{other}'", config.name),
+    }
+}
+
+fn apply_tuning(c: &mut exchange_binance::BinanceConfig, t: &crate::config::VenueTuning) {
+    let ms = Duration::from_millis;
+    if let Some(v) = t.request_timeout_ms {
+        c.request_timeout = ms(v);
+    }
+    if let Some(v) = t.ping_interval_ms {
+        c.ping_interval = ms(v);
+    }
+    if let Some(v) = t.pong_timeout_ms {
+        c.pong_timeout = ms(v);
+    }
+    if let Some(v) = t.market_data_timeout_ms {
+        c.market_data_timeout = ms(v);
+    }
+    if let Some(v) = t.max_connection_age_ms {
+        c.max_connection_age = ms(v);
+    }
+    if let Some(v) = t.rate_limit_margin {
+        c.limiter.safety_margin = v;
+    }
+    if let Some(v) = t.max_in_flight_orders {
+        c.limiter.max_in_flight_orders = v;
+    }
+    if let Some(v) = t.breaker_failures {
+        c.breaker.consecutive_failures = v;
+    }
+    if let Some(v) = t.breaker_open_delay_ms {
+        c.breaker.open_delay = ms(v);
+        c.breaker.max_open_delay = c.breaker.max_open_delay.max(ms(v));
     }
 }
 
@@ -90,6 +123,7 @@ pub struct Venue {
     pub instruments: HashMap<String, Instrument>,
     user_stream_up: AtomicBool,
     reconciling: AtomicBool,
+    reconciliations: AtomicU64,
 }
 
 impl Venue {
@@ -126,6 +160,7 @@ impl Venue {
             instruments,
             user_stream_up: AtomicBool::new(false),
             reconciling: AtomicBool::new(true),
+            reconciliations: AtomicU64::new(0),
         })
     }
 
@@ -150,6 +185,17 @@ impl Venue {
 
     pub fn set_reconciling(&self, on: bool) {
         self.reconciling.store(on, Ordering::Relaxed);
+    }
+
+    /// Records a finished reconciliation (and resumes submissions).
+    pub fn reconciled(&self) {
+        self.reconciliations.fetch_add(1, Ordering::Relaxed);
+        self.set_reconciling(false);
+    }
+
+    /// Reconciliations finished since start.
+    pub fn reconciliations(&self) -> u64 {
+        self.reconciliations.load(Ordering::Relaxed)
     }
 
     /// While reconciling, new submissions for this venue are refused (retryable 503).

@@ -120,8 +120,11 @@ struct VenueStatus {
     account: String,
     user_stream_connected: bool,
     reconciling: bool,
+    reconciliations: u64,
     symbols: Vec<String>,
     books: Vec<BookStatus>,
+    /// Connections, breakers, rate limits and clock, as the adapter reports them.
+    health: exchange_core::VenueHealth,
 }
 
 async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
@@ -135,8 +138,10 @@ async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
             account: venue.config.account.clone(),
             user_stream_connected: venue.user_stream_up(),
             reconciling: venue.reconciling(),
+            reconciliations: venue.reconciliations(),
             symbols,
             books: state.market.status(venue.name()).await,
+            health: venue.exchange.health(),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

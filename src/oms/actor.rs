@@ -136,6 +136,10 @@ impl Oms {
                 .await
                 .map(|_| ()),
             Command::NotOnVenue { order_id } => self.on_not_on_venue(order_id).await,
+            Command::Backfill { order_id, fills } => {
+                let outcome = self.observe(order_id, Change::fills(fills)).await;
+                outcome.map(|_| ())
+            }
             Command::Adopt {
                 venue,
                 snapshot,
@@ -152,7 +156,7 @@ impl Oms {
                 reply,
             } => {
                 if let Some(v) = self.venues.get(&venue) {
-                    v.set_reconciling(false);
+                    v.reconciled();
                 }
                 let outcome = if report.failed == 0 {
                     "ok"
@@ -189,6 +193,7 @@ impl Oms {
         {
             return same_request(existing, &hash).map(Submitted::Existing);
         }
+        risk::venue_accepts_orders(&venue)?;
         if venue.reconciling() {
             return Err(OmsError::Unavailable {
                 code: "venue_reconciling",
@@ -278,8 +283,11 @@ impl Oms {
             Err(
                 e @ (ExchangeError::Rejected { .. }
                 | ExchangeError::Auth { .. }
-                | ExchangeError::NotFound { .. }),
+                | ExchangeError::NotFound { .. }
+                | ExchangeError::Unavailable { .. }),
             ) => {
+                // Definitive: the venue refused it, or it was never sent (breaker open,
+                // venue paused or banned, in-flight cap reached).
                 telemetry::order_rejected(&order.venue, e.kind(), &e.to_string());
                 self.observe(order_id, Change::rejected(e.to_string(), "rejected"))
                     .await?;

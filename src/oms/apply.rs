@@ -15,6 +15,8 @@ use crate::telemetry;
 pub(super) enum Target {
     Observed(Observation),
     Local(OrderStatus),
+    /// Only fills (a backfill); the order's state is left as it is.
+    Fills,
 }
 
 /// One change to apply, with the fills it reports and a short event kind for the audit row.
@@ -90,6 +92,14 @@ impl Change {
         )
     }
 
+    pub(super) fn fills(fills: Vec<Fill>) -> Change {
+        Change {
+            target: Target::Fills,
+            fills,
+            kind: "backfill",
+        }
+    }
+
     pub(super) fn local(status: OrderStatus, kind: &'static str) -> Change {
         Change {
             target: Target::Local(status),
@@ -111,7 +121,7 @@ impl Oms {
         };
         let next = match &change.target {
             Target::Observed(obs) => next_state(&order, obs),
-            Target::Local(_) => None,
+            Target::Local(_) | Target::Fills => None,
         };
         let new_fills = if change.fills.is_empty() {
             Vec::new()
@@ -148,7 +158,7 @@ impl Oms {
             (Target::Local(status), None) => {
                 (*status, order.filled_quantity, order.cumulative_quote)
             }
-            (Target::Observed(_), None) => {
+            (Target::Observed(_) | Target::Fills, None) => {
                 (order.status, order.filled_quantity, order.cumulative_quote)
             }
         };
@@ -165,6 +175,11 @@ impl Oms {
                 }),
             ),
             Target::Local(_) => (None, None, json!({ "from": order.status })),
+            Target::Fills => (
+                None,
+                None,
+                json!({ "new_fills": fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>() }),
+            ),
         };
         let fill_count = fills.len();
         let db_change = OrderChange {

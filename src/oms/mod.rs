@@ -124,6 +124,8 @@ pub(crate) enum Command {
         fills: Vec<Fill>,
         kind: &'static str,
     },
+    /// Fills of one order found by a backfill; those not stored yet are stored.
+    Backfill { order_id: i64, fills: Vec<Fill> },
     /// An order open on the venue under our prefix that the store does not know.
     Adopt {
         venue: String,

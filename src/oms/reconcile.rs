@@ -41,6 +41,10 @@ pub(super) fn spawn_reconcile(
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
+            () = backfill_fills(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
             () = adopt_unknown(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
         }
         let venue_name = venue.name().to_string();
@@ -131,6 +135,68 @@ async fn reconcile_orders(
         }
         if cmd_tx.send(cmd).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Most fills one backfill asks the venue for, per symbol.
+const BACKFILL_LIMIT: u32 = 1000;
+
+/// Fetches the venue's fills newer than the newest stored one, per symbol, and sends those of
+/// our orders to the actor (which stores each fill once).
+async fn backfill_fills(
+    venue: &Venue,
+    store: &dyn Store,
+    cmd_tx: &mpsc::Sender<Command>,
+    deadline: Duration,
+    report: &mut ReconcileReport,
+) {
+    for instrument in venue.instruments.values() {
+        let symbol = &instrument.venue_symbol;
+        let after = match store.last_fill(venue.name(), symbol).await {
+            Ok(last) => last.map(|f| f.trade_id),
+            Err(e) => {
+                tracing::error!(venue = venue.name(), error = %e, "cannot read the last fill");
+                report.failed += 1;
+                continue;
+            }
+        };
+        let call = venue
+            .exchange
+            .fills_since(symbol, after.as_deref(), BACKFILL_LIMIT);
+        let fills = match with_deadline(deadline, call).await {
+            Ok(fills) => fills,
+            Err(e) => {
+                tracing::warn!(venue = venue.name(), symbol, error = %e, "fills not backfilled");
+                report.failed += 1;
+                continue;
+            }
+        };
+        let mut by_order: Vec<(i64, Vec<exchange_core::Fill>)> = Vec::new();
+        for fill in fills {
+            let order = store
+                .find_order_by_venue_order_id(venue.name(), symbol, &fill.venue_order_id)
+                .await;
+            match order {
+                Ok(Some(order)) => match by_order.iter_mut().find(|(id, _)| *id == order.id) {
+                    Some((_, fills)) => fills.push(fill),
+                    None => by_order.push((order.id, vec![fill])),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(venue = venue.name(), error = %e, "cannot match a fill");
+                    report.failed += 1;
+                }
+            }
+        }
+        for (order_id, fills) in by_order {
+            if cmd_tx
+                .send(Command::Backfill { order_id, fills })
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
     }
 }

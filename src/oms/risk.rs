@@ -1,7 +1,7 @@
 //! Pre-trade checks: everything that can be decided locally is refused here, before the order
 //! is written or sent, so bad input never reaches the venue.
 
-use exchange_core::{FilterViolation, Instrument};
+use exchange_core::{BreakerState, FilterViolation, Instrument};
 
 use super::{OmsError, SubmitRequest, ids};
 use crate::venues::Venue;
@@ -43,6 +43,48 @@ pub fn check<'v>(venue: &'v Venue, req: &SubmitRequest) -> Result<&'v Instrument
             message: format!("{}: {v}", req.symbol),
         })?;
     Ok(instrument)
+}
+
+/// Refuses new orders, before anything is written, while the venue's order lane cannot send:
+/// its circuit breaker is open, or the venue paused (429) or banned (418) us. Fails fast with a
+/// retryable 503 instead of queuing.
+pub fn venue_accepts_orders(venue: &Venue) -> Result<(), OmsError> {
+    let health = venue.exchange.health();
+    let now_ms = super::actor::now_ms();
+    if let Some(until) = health.limiter.banned_until_ms.filter(|u| *u > now_ms) {
+        return Err(OmsError::Unavailable {
+            code: "venue_banned",
+            message: format!(
+                "venue '{}' banned this client (418); orders resume in {} ms",
+                venue.name(),
+                until - now_ms
+            ),
+        });
+    }
+    if let Some(until) = health.limiter.paused_until_ms.filter(|u| *u > now_ms) {
+        return Err(OmsError::Unavailable {
+            code: "venue_rate_limited",
+            message: format!(
+                "venue '{}' asked us to slow down (429); orders resume in {} ms",
+                venue.name(),
+                until - now_ms
+            ),
+        });
+    }
+    let open = health
+        .breakers
+        .iter()
+        .any(|b| b.class == "orders" && b.state == BreakerState::Open);
+    if open {
+        return Err(OmsError::Unavailable {
+            code: "venue_unavailable",
+            message: format!(
+                "venue '{}' is failing (order circuit breaker open); retry shortly",
+                venue.name()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn violation_code(v: &FilterViolation) -> &'static str {

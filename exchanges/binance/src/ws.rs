@@ -28,7 +28,7 @@ use crate::config::BinanceConfig;
 /// Deadline for writing one frame.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// First reconnect delay and its cap.
-pub(crate) const BACKOFF_BASE: Duration = Duration::from_millis(500);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_millis(100);
 pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 pub(crate) use exchange_core::retry::Backoff;

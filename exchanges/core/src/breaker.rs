@@ -294,11 +294,18 @@ impl CircuitBreaker {
         self.lock().state
     }
 
+    /// The breaker's health. An open breaker whose delay has passed reports `HalfOpen`: its
+    /// next call is the probe, so callers that check before calling (the OMS refusing new
+    /// orders while the order lane is open) let that probe through instead of waiting forever.
     pub fn health(&self) -> BreakerHealth {
         let inner = self.lock();
+        let state = match inner.state {
+            BreakerState::Open if Instant::now() >= inner.open_until => BreakerState::HalfOpen,
+            state => state,
+        };
         BreakerHealth {
             class: self.class.to_owned(),
-            state: inner.state,
+            state,
             transitions_total: inner.transitions,
             consecutive_failures: inner.consecutive,
             rejected_total: inner.rejected,

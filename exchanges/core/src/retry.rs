@@ -13,6 +13,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder, Retryable};
 
 use crate::error::ExchangeError;
@@ -76,13 +78,21 @@ where
         .await
 }
 
-/// Reconnect delays that never run out: exponential from `min` to `max` (jitter included),
-/// back to `min` after [`Backoff::reset`].
+/// Reconnect delays that never run out: after a healthy connection the first reconnect is
+/// immediate (at most once per [`IMMEDIATE_SPACING`], so a flapping venue is not hammered),
+/// then exponential from `min` to `max` (jitter included); back to that after
+/// [`Backoff::reset`].
 #[derive(Debug)]
 pub struct Backoff {
     builder: ExponentialBuilder,
     delays: ExponentialBackoff,
+    /// No delay has been drawn since the last reset.
+    fresh: bool,
+    last_immediate: Option<Instant>,
 }
+
+/// Minimum time between two immediate reconnects.
+pub const IMMEDIATE_SPACING: Duration = Duration::from_secs(1);
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
@@ -95,11 +105,23 @@ impl Backoff {
         Backoff {
             delays: builder.build(),
             builder,
+            fresh: true,
+            last_immediate: None,
         }
     }
 
     /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
+        if std::mem::take(&mut self.fresh) {
+            let now = Instant::now();
+            if self
+                .last_immediate
+                .is_none_or(|t| now.duration_since(t) >= IMMEDIATE_SPACING)
+            {
+                self.last_immediate = Some(now);
+                return Duration::ZERO;
+            }
+        }
         // Without a maximum number of times the iterator never ends; fall back to the builder
         // cap regardless.
         self.delays.next().unwrap_or(Duration::from_secs(1))
@@ -108,6 +130,7 @@ impl Backoff {
     /// Back to the first delay after a healthy connection.
     pub fn reset(&mut self) {
         self.delays = self.builder.build();
+        self.fresh = true;
     }
 }
 
@@ -116,14 +139,20 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    #[test]
-    fn reconnect_backoff_grows_jittered_capped_and_resets() {
+    #[tokio::test(start_paused = true)]
+    async fn reconnect_backoff_grows_jittered_capped_and_resets() {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         // (low, high) bounds in ms: base doubles from 100 up to the half cap of 500; jitter adds
         // up to as much again.
         let bounds = [(100, 200), (200, 400), (400, 800), (500, 1000), (500, 1000)];
         let mut draws = Vec::new();
         for _ in 0..20 {
+            tokio::time::advance(IMMEDIATE_SPACING).await;
+            assert_eq!(
+                backoff.next_delay(),
+                Duration::ZERO,
+                "first reconnect is immediate"
+            );
             for (low, high) in bounds {
                 let d = backoff.next_delay();
                 assert!(
@@ -137,6 +166,9 @@ mod tests {
         draws.sort();
         draws.dedup();
         assert!(draws.len() > 10, "jitter varies: {draws:?}");
+        // Flapping: a second reset within the spacing backs off at once.
+        backoff.reset();
+        assert!(backoff.next_delay() >= Duration::from_millis(100));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,189 @@
+//! Load driver: drops every WebSocket connection between omsd and omsd-sim (over loopback) at
+//! least 100 times and measures, per drop, the time until the daemon detected it, until every
+//! book was consistent again (resynced from a fresh snapshot), and until the user stream was
+//! back and reconciled (submissions resumed). Prints p50/p90/p99/max of each.
+//!
+//! `cargo bench --bench drop_recovery` (`DROPS=N` to change the count). Bounded: each drop waits
+//! at most 10 s; loopback only.
+
+use std::time::{Duration, Instant};
+
+use omsd::app::App;
+use omsd::config::Config;
+use serde_json::{Value, json};
+
+const STEP: Duration = Duration::from_millis(1);
+/// Quiet time before each drop: drops are rare events, and the adapter reconnects at once only
+/// once per second (a flapping venue is backed off).
+const SETTLE: Duration = Duration::from_millis(1_100);
+const PER_DROP_LIMIT: Duration = Duration::from_secs(10);
+
+struct Sample {
+    detect: Duration,
+    book: Duration,
+    user: Duration,
+}
+
+/// Counters read from `/v1/venues` for the one venue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    reconnects: u64,
+    resyncs: u64,
+    all_books_in_sync: bool,
+    reconciliations: u64,
+    user_up_and_reconciled: bool,
+}
+
+fn seen(venues: &Value) -> Seen {
+    let venue = &venues[0];
+    let reconnects = venue["health"]["streams"]
+        .as_array()
+        .map(|streams| {
+            streams
+                .iter()
+                .filter_map(|s| s["reconnects_total"].as_object())
+                .flat_map(|m| m.values().filter_map(Value::as_u64))
+                .sum()
+        })
+        .unwrap_or(0);
+    let books = venue["books"].as_array().cloned().unwrap_or_default();
+    Seen {
+        reconnects,
+        resyncs: books.iter().filter_map(|b| b["resyncs"].as_u64()).sum(),
+        all_books_in_sync: !books.is_empty() && books.iter().all(|b| b["in_sync"] == json!(true)),
+        reconciliations: venue["reconciliations"].as_u64().unwrap_or(0),
+        user_up_and_reconciled: venue["user_stream_connected"] == json!(true)
+            && venue["reconciling"] == json!(false),
+    }
+}
+
+async fn venues(http: &reqwest::Client, base: &str) -> Value {
+    match http.get(format!("{base}/v1/venues")).send().await {
+        Ok(resp) => resp.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut values: Vec<Duration>) {
+    values.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<28} p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
+        ms(percentile(&values, 0.50)),
+        ms(percentile(&values, 0.90)),
+        ms(percentile(&values, 0.99)),
+        ms(*values.last().unwrap_or(&Duration::ZERO)),
+    );
+}
+
+async fn one_drop(
+    sim: &exchange_sim::SimHandle,
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<Sample, String> {
+    // Start from a steady state.
+    tokio::time::sleep(SETTLE).await;
+    let start = Instant::now();
+    let before = loop {
+        let s = seen(&venues(http, base).await);
+        if s.all_books_in_sync && s.user_up_and_reconciled {
+            break s;
+        }
+        if start.elapsed() > PER_DROP_LIMIT {
+            return Err("never steady before the drop".into());
+        }
+        tokio::time::sleep(STEP).await;
+    };
+    let spec: exchange_sim::FaultSpec =
+        serde_json::from_value(json!({"fault": "drop_connections", "params": {"target": "all"}}))
+            .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    sim.faults().inject(spec).map_err(|e| e.to_string())?;
+    let (mut detect, mut book, mut user) = (None, None, None);
+    while t0.elapsed() < PER_DROP_LIMIT {
+        let now = seen(&venues(http, base).await);
+        let elapsed = t0.elapsed();
+        if detect.is_none() && now.reconnects > before.reconnects {
+            detect = Some(elapsed);
+        }
+        if book.is_none() && now.resyncs > before.resyncs && now.all_books_in_sync {
+            book = Some(elapsed);
+        }
+        if user.is_none()
+            && now.reconciliations > before.reconciliations
+            && now.user_up_and_reconciled
+        {
+            user = Some(elapsed);
+        }
+        if let (Some(detect), Some(book), Some(user)) = (detect, book, user) {
+            return Ok(Sample { detect, book, user });
+        }
+        tokio::time::sleep(STEP).await;
+    }
+    Err(format!(
+        "missing: detect={detect:?} book={book:?} user={user:?}"
+    ))
+}
+
+fn main() {
+    let drops: usize = std::env::var("DROPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let dir = std::env::temp_dir().join(format!("omsd-drop-recovery-{}", std::process::id()));
+        let sim = exchange_sim::start(exchange_sim::SimConfig::demo()).await.expect("simulator");
+        let config_text = format!(
+            r#"
+            control = {{ listen = "127.0.0.1:0" }}
+            metrics = {{ enabled = false }}
+            log = {{ level = "error" }}
+            store = {{ url = "sqlite:{db}" }}
+            [[venues]]
+            name = "binance"
+            kind = "binance"
+            rest_url = "{rest}"
+            stream_url = "{stream}"
+            ws_api_url = "{ws_api}"
+            credentials = "sim-demo"
+            symbols = ["BTC-USDT", "ETH-USDT"]
+            "#,
+            db = dir.join("omsd.db").display(),
+            rest = sim.rest_url(),
+            stream = sim.stream_url(),
+            ws_api = sim.ws_api_url(),
+        );
+        let config = Config::from_toml(&config_text).expect("config");
+        let app = App::start(config).await.expect("omsd starts");
+        let base = format!("http://{}", app.control_addr());
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+
+        let mut samples = Vec::new();
+        let mut timeouts = 0;
+        for _ in 0..drops {
+            match one_drop(&sim, &http, &base).await {
+                Ok(sample) => samples.push(sample),
+                Err(why) => {
+                    eprintln!("drop not recovered: {why}");
+                    timeouts += 1;
+                }
+            }
+        }
+        println!("drop_recovery: {} drops of every WebSocket connection, {timeouts} not recovered within {PER_DROP_LIMIT:?}", samples.len());
+        report("time to detect", samples.iter().map(|s| s.detect).collect());
+        report("time to consistent books", samples.iter().map(|s| s.book).collect());
+        report("time to recovered user stream", samples.iter().map(|s| s.user).collect());
+        app.stop().await;
+        sim.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
