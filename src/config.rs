@@ -408,6 +408,12 @@ impl VenueTuning {
                 problems.push(format!("{at}: tuning.{name} must be positive"));
             }
         }
+        if self.ping_interval_ms.is_some_and(|ms| ms < 500) {
+            // Binance counts pings against 5 incoming messages per second per connection.
+            problems.push(format!(
+                "{at}: tuning.ping_interval_ms must be at least 500 (venues cap incoming messages per second)"
+            ));
+        }
         if self
             .rate_limit_margin
             .is_some_and(|m| !(m > 0.0 && m <= 1.0))
@@ -446,7 +452,7 @@ mod tests {
             kind = "kraken"
             symbols = ["BTCUSDT"]
             credentials = "env"
-            tuning = { rate_limit_margin = 1.5, pong_timeout_ms = 0 }
+            tuning = { rate_limit_margin = 1.5, pong_timeout_ms = 0, ping_interval_ms = 100 }
             "#,
         )
         .unwrap();
@@ -461,6 +467,7 @@ mod tests {
             "BTCUSDT",
             "rate_limit_margin",
             "pong_timeout_ms",
+            "ping_interval_ms",
         ] {
             assert!(text.contains(needle), "missing '{needle}' in {text}");
         }

@@ -24,7 +24,7 @@ fn fast_tuning(config: &mut Config) {
     let venue = &mut config.venues[0];
     venue.recv_window_ms = 1_000;
     venue.tuning.request_timeout_ms = Some(1_000);
-    venue.tuning.ping_interval_ms = Some(200);
+    venue.tuning.ping_interval_ms = Some(500);
     venue.tuning.pong_timeout_ms = Some(500);
     venue.tuning.market_data_timeout_ms = Some(1_000);
     venue.tuning.breaker_failures = Some(3);

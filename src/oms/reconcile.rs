@@ -20,54 +20,59 @@ use crate::store::Store;
 use crate::telemetry;
 use crate::venues::Venue;
 
+/// What a reconciliation task needs: the venue, the store, the way back to the actor, and the
+/// deadline of one venue call.
+struct Ctx {
+    venue: Arc<Venue>,
+    store: Arc<dyn Store>,
+    cmd_tx: mpsc::Sender<Command>,
+    deadline: Duration,
+}
+
+impl Ctx {
+    fn new(oms: &Oms, venue: &Arc<Venue>) -> Ctx {
+        Ctx {
+            venue: venue.clone(),
+            store: oms.store.clone(),
+            cmd_tx: oms.cmd_tx.clone(),
+            deadline: oms.request_timeout,
+        }
+    }
+}
+
 /// Runs a full reconciliation of a venue and reports it with `Command::Reconciled`.
 pub(super) fn spawn_reconcile(
     oms: &Oms,
     venue: &Arc<Venue>,
     reply: Option<oneshot::Sender<ReconcileReport>>,
 ) {
-    let (venue, store, cmd_tx, deadline) = (
-        venue.clone(),
-        oms.store.clone(),
-        oms.cmd_tx.clone(),
-        oms.request_timeout,
-    );
-    let shutdown = oms.shutdown.clone();
+    let (ctx, shutdown) = (Ctx::new(oms, venue), oms.shutdown.clone());
     oms.tasks.spawn(async move {
         let mut report = ReconcileReport::default();
+        let run = async {
+            reconcile_orders(&ctx, &mut report).await;
+            backfill_fills(&ctx, &mut report).await;
+            adopt_unknown(&ctx, &mut report).await;
+        };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = reconcile_orders(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
+            () = run => {}
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = backfill_fills(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = adopt_unknown(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
-        }
-        let venue_name = venue.name().to_string();
-        let _ = cmd_tx
-            .send(Command::Reconciled {
-                venue: venue_name,
-                report,
-                reply,
-            })
-            .await;
+        let venue = ctx.venue.name().to_string();
+        let reconciled = Command::Reconciled {
+            venue,
+            report,
+            reply,
+        };
+        let _ = ctx.cmd_tx.send(reconciled).await;
     });
 }
 
 /// Polls a venue's open orders while its user stream is down.
 pub(super) fn spawn_poller(oms: &Oms, venue: &Arc<Venue>, interval: Duration) {
-    let (venue, store, cmd_tx, deadline) = (
-        venue.clone(),
-        oms.store.clone(),
-        oms.cmd_tx.clone(),
-        oms.request_timeout,
-    );
-    let shutdown = oms.shutdown.clone();
+    let (ctx, shutdown) = (Ctx::new(oms, venue), oms.shutdown.clone());
     oms.tasks.spawn(async move {
+        let venue = &ctx.venue;
         tracing::info!(
             venue = venue.name(),
             ?interval,
@@ -85,7 +90,7 @@ pub(super) fn spawn_poller(oms: &Oms, venue: &Arc<Venue>, interval: Duration) {
             let mut report = ReconcileReport::default();
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = reconcile_orders(&venue, store.as_ref(), &cmd_tx, deadline, &mut report) => {}
+                () = reconcile_orders(&ctx, &mut report) => {}
             }
             telemetry::order_poll(venue.name(), report.checked, report.changed);
         }
@@ -93,13 +98,13 @@ pub(super) fn spawn_poller(oms: &Oms, venue: &Arc<Venue>, interval: Duration) {
 }
 
 /// Queries every non-terminal local order of the venue and sends what the venue says.
-async fn reconcile_orders(
-    venue: &Venue,
-    store: &dyn Store,
-    cmd_tx: &mpsc::Sender<Command>,
-    deadline: Duration,
-    report: &mut ReconcileReport,
-) {
+async fn reconcile_orders(ctx: &Ctx, report: &mut ReconcileReport) {
+    let (venue, store, cmd_tx, deadline) = (
+        ctx.venue.as_ref(),
+        ctx.store.as_ref(),
+        &ctx.cmd_tx,
+        ctx.deadline,
+    );
     let orders = match store.open_orders(venue.name()).await {
         Ok(orders) => orders,
         Err(e) => {
@@ -144,13 +149,13 @@ const BACKFILL_LIMIT: u32 = 1000;
 
 /// Fetches the venue's fills newer than the newest stored one, per symbol, and sends those of
 /// our orders to the actor (which stores each fill once).
-async fn backfill_fills(
-    venue: &Venue,
-    store: &dyn Store,
-    cmd_tx: &mpsc::Sender<Command>,
-    deadline: Duration,
-    report: &mut ReconcileReport,
-) {
+async fn backfill_fills(ctx: &Ctx, report: &mut ReconcileReport) {
+    let (venue, store, cmd_tx, deadline) = (
+        ctx.venue.as_ref(),
+        ctx.store.as_ref(),
+        &ctx.cmd_tx,
+        ctx.deadline,
+    );
     for instrument in venue.instruments.values() {
         let symbol = &instrument.venue_symbol;
         let after = match store.last_fill(venue.name(), symbol).await {
@@ -203,13 +208,13 @@ async fn backfill_fills(
 
 /// Adopts orders open on the venue under our client-id prefix that the store does not know
 /// (an order sent by another omsd on the same account, or a store restored from a backup).
-async fn adopt_unknown(
-    venue: &Venue,
-    store: &dyn Store,
-    cmd_tx: &mpsc::Sender<Command>,
-    deadline: Duration,
-    report: &mut ReconcileReport,
-) {
+async fn adopt_unknown(ctx: &Ctx, report: &mut ReconcileReport) {
+    let (venue, store, cmd_tx, deadline) = (
+        ctx.venue.as_ref(),
+        ctx.store.as_ref(),
+        &ctx.cmd_tx,
+        ctx.deadline,
+    );
     let open = match with_deadline(deadline, venue.exchange.open_orders(None)).await {
         Ok(open) => open,
         Err(e) => {
