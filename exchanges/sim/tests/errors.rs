@@ -12,16 +12,7 @@ type Case = (Vec<(&'static str, &'static str)>, u16, i64, String);
 #[tokio::test]
 async fn malformed_requests_get_venue_errors() {
     let (sim, client) = start(calm_config()).await;
-    let limit = |price: &'static str, qty: &'static str| {
-        vec![
-            ("symbol", "BTCUSDT"),
-            ("side", "BUY"),
-            ("type", "LIMIT"),
-            ("timeInForce", "GTC"),
-            ("quantity", qty),
-            ("price", price),
-        ]
-    };
+    let limit = |price: &'static str, qty: &'static str| limit_buy("BTCUSDT", "GTC", qty, price);
     let with = |mut base: Vec<(&'static str, &'static str)>,
                 extra: (&'static str, &'static str)| {
         base.push(extra);

@@ -321,18 +321,12 @@ async fn latency_delays_stream_frames() {
 /// A signed WebSocket API request: string params plus `apiKey`, `timestamp`, `signature`
 /// (HMAC over every param but `signature`, sorted by name).
 fn ws_signed(client: &Client, id: &str, method: &str, params: &[(&str, &str)]) -> Value {
-    let timestamp = now_ms().to_string();
-    let mut all: Vec<(&str, &str)> = params.to_vec();
-    all.extend([("apiKey", client.key.as_str()), ("timestamp", &timestamp)]);
-    all.sort();
-    let payload: Vec<String> = all.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let signature = hmac_hex(&client.secret, &payload.join("&"));
-    let mut object: serde_json::Map<String, Value> = all
+    let object: serde_json::Map<String, Value> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), json!(v)))
         .collect();
-    object.insert("signature".into(), json!(signature));
-    json!({ "id": id, "method": method, "params": object })
+    let params = sign_ws(Value::Object(object), &client.key, &client.secret);
+    json!({ "id": id, "method": method, "params": params })
 }
 
 /// `order.place` of a resting BTCUSDT buy.

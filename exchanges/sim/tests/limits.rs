@@ -73,14 +73,7 @@ async fn weight_limit_then_ban() {
 #[tokio::test]
 async fn orders_limit_is_per_account_with_count_headers() {
     let (sim, client) = start(limited()).await;
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.001"),
-        ("price", "20000"),
-    ];
+    let order = limit_buy("BTCUSDT", "GTC", "0.001", "20000");
     let mut counts = Vec::new();
     let mut refused = None;
     for _ in 0..8 {

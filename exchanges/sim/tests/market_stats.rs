@@ -6,23 +6,6 @@ mod common;
 use common::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
-use rust_decimal_macros::dec;
-use serde_json::Value;
-
-/// Takes the best ask so there is a user trade on the tape.
-async fn trade_once(client: &Client) -> Value {
-    let (_, ask) = client.best("BTCUSDT").await;
-    let price = (ask + dec!(0.05)).to_string();
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "IOC"),
-        ("quantity", "0.002"),
-        ("price", &price),
-    ];
-    client.place(&order).await.ok().clone()
-}
 
 /// The weight a public request was charged: the header after it minus the header before.
 async fn weight_of(client: &Client, path: &str, params: &[(&str, &str)]) -> (u64, Reply) {
@@ -34,7 +17,7 @@ async fn weight_of(client: &Client, path: &str, params: &[(&str, &str)]) -> (u64
 #[tokio::test]
 async fn trades_agg_trades_klines_and_tickers() {
     let (sim, client) = start(calm_config()).await;
-    let placed = trade_once(&client).await;
+    let placed = client.take_best_ask().await;
     let trade_id = placed["fills"][0]["tradeId"].as_u64().unwrap();
 
     let (weight, trades) = weight_of(
@@ -162,19 +145,12 @@ async fn trades_agg_trades_klines_and_tickers() {
 #[tokio::test]
 async fn order_test_all_orders_and_order_rate_limit() {
     let (sim, client) = start(calm_config()).await;
-    let resting = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.001"),
-        ("price", "20000"),
-    ];
+    let resting = limit_buy("BTCUSDT", "GTC", "0.001", "20000");
     let test = client
         .signed(Method::POST, "/api/v3/order/test", &resting)
         .await;
     assert_eq!(test.ok(), &serde_json::json!({}));
-    let mut with_rates = resting.to_vec();
+    let mut with_rates = resting.clone();
     with_rates.push(("computeCommissionRates", "true"));
     let rates = client
         .signed(Method::POST, "/api/v3/order/test", &with_rates)
@@ -183,13 +159,13 @@ async fn order_test_all_orders_and_order_rate_limit() {
         rates.ok()["standardCommissionForOrder"]["maker"],
         "0.00100000"
     );
-    let mut bad = resting.to_vec();
+    let mut bad = resting.clone();
     bad[5] = ("price", "20000.001");
     client
         .signed(Method::POST, "/api/v3/order/test", &bad)
         .await
         .expect_error(400, -1013, "Filter failure: PRICE_FILTER");
-    let mut extra = resting.to_vec();
+    let mut extra = resting.clone();
     extra.push(("colour", "blue"));
     client
         .signed(Method::POST, "/api/v3/order/test", &extra)
@@ -269,68 +245,32 @@ async fn legacy_listen_key_lifecycle_and_stream() {
         .raw(Method::POST, "/api/v3/userDataStream", "", "", None)
         .await
         .expect_error(401, -2014, "API-key format invalid.");
-    let created = client
-        .raw(
-            Method::POST,
-            "/api/v3/userDataStream",
-            "",
-            "",
-            Some(&client.key),
-        )
-        .await;
+    let created = client.listen_key_request(Method::POST, "").await;
     let key = created.ok()["listenKey"].as_str().unwrap().to_owned();
     assert_eq!(key.len(), 64);
-    let again = client
-        .raw(
-            Method::POST,
-            "/api/v3/userDataStream",
-            "",
-            "",
-            Some(&client.key),
-        )
-        .await;
+    let again = client.listen_key_request(Method::POST, "").await;
     assert_eq!(
         again.ok()["listenKey"],
         key.as_str(),
         "same key while active"
     );
     let query = format!("listenKey={key}");
-    let kept = client
-        .raw(
-            Method::PUT,
-            "/api/v3/userDataStream",
-            &query,
-            "",
-            Some(&client.key),
-        )
-        .await;
+    let kept = client.listen_key_request(Method::PUT, &query).await;
     assert_eq!(kept.ok(), &serde_json::json!({}));
     client
-        .raw(
-            Method::PUT,
-            "/api/v3/userDataStream",
-            "listenKey=nope",
-            "",
-            Some(&client.key),
-        )
+        .listen_key_request(Method::PUT, "listenKey=nope")
         .await
         .expect_error(400, -1125, "This listenKey does not exist.");
 
     let mut ws = connect(&format!("{}/ws/{key}", sim.stream_url())).await;
-    trade_once(&client).await;
+    client.take_best_ask().await;
     let report = next_matching(&mut ws, |v| v["e"] == "executionReport").await;
     assert_eq!(report["s"], "BTCUSDT");
     // Without keepalive the key expires: listenKeyExpired, then nothing more for it.
     let expired = next_matching(&mut ws, |v| v["e"] == "listenKeyExpired").await;
     assert_eq!(expired["listenKey"], key.as_str());
     client
-        .raw(
-            Method::DELETE,
-            "/api/v3/userDataStream",
-            &query,
-            "",
-            Some(&client.key),
-        )
+        .listen_key_request(Method::DELETE, &query)
         .await
         .expect_error(400, -1125, "This listenKey does not exist.");
     sim.shutdown().await;

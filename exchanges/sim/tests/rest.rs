@@ -97,15 +97,9 @@ async fn crossing_limit_order_fills_with_full_response() {
     let (sim, client) = start(calm_config()).await;
     let (_, ask) = client.best("BTCUSDT").await;
     let limit = ask + dec!(0.05);
+    let price = limit.to_string();
     let reply = client
-        .place(&[
-            ("symbol", "BTCUSDT"),
-            ("side", "BUY"),
-            ("type", "LIMIT"),
-            ("timeInForce", "GTC"),
-            ("quantity", "0.001"),
-            ("price", &limit.to_string()),
-        ])
+        .place(&limit_buy("BTCUSDT", "GTC", "0.001", &price))
         .await;
     assert!(reply.headers.contains_key("x-mbx-order-count-10s"));
     assert!(reply.headers.contains_key("x-mbx-used-weight-1m"));
@@ -185,15 +179,8 @@ async fn resting_order_is_listed_queried_and_canceled() {
     let (sim, client) = start(calm_config()).await;
     let (bid, _) = client.best("BTCUSDT").await;
     let price = (bid - dec!(1000)).to_string();
-    let params = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.01"),
-        ("price", &price),
-        ("newClientOrderId", "rest-1"),
-    ];
+    let mut params = limit_buy("BTCUSDT", "GTC", "0.01", &price);
+    params.push(("newClientOrderId", "rest-1"));
     let placed = client.place(&params).await.ok().clone();
     assert_eq!(
         (

@@ -88,15 +88,8 @@ async fn depth_diffs_are_contiguous_and_rebuild_the_rest_snapshot() {
     // Make user changes too, so the book moves for reasons other than the agents.
     let (bid, _) = client.best("BTCUSDT").await;
     let price = (bid - dec!(5)).to_string();
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.5"),
-        ("price", &price),
-        ("newClientOrderId", "depth-1"),
-    ];
+    let mut order = limit_buy("BTCUSDT", "GTC", "0.5", &price);
+    order.push(("newClientOrderId", "depth-1"));
     client.place(&order).await.ok();
     for _ in 0..15 {
         let event = next_json(&mut ws).await;
@@ -148,17 +141,7 @@ async fn combined_stream_wraps_trades_and_depth() {
     let mut ws = connect(&url).await;
     let depth = next_matching(&mut ws, |v| v["stream"] == "btcusdt@depth@100ms").await;
     assert_eq!(depth["data"]["e"], "depthUpdate");
-    let (_, ask) = client.best("BTCUSDT").await;
-    let price = (ask + dec!(0.05)).to_string();
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "IOC"),
-        ("quantity", "0.002"),
-        ("price", &price),
-    ];
-    let placed = client.place(&order).await.ok().clone();
+    let placed = client.take_best_ask().await;
     let fill = &placed["fills"][0];
     let trade = next_matching(&mut ws, |v| {
         v["stream"] == "btcusdt@trade" && v["data"]["t"] == fill["tradeId"]

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
-use rust_decimal_macros::dec;
 use serde_json::json;
 
 #[tokio::test]
@@ -25,17 +24,7 @@ async fn agg_trade_book_ticker_and_partial_depth() {
     let ten = next_matching(&mut ws, |v| v["stream"] == "btcusdt@depth10").await;
     assert_eq!(ten["data"]["asks"].as_array().unwrap().len(), 10);
     // Take the whole best ask level: one aggTrade, and the book ticker moves.
-    let (_, ask) = client.best("BTCUSDT").await;
-    let price = (ask + dec!(0.05)).to_string();
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "IOC"),
-        ("quantity", "0.002"),
-        ("price", &price),
-    ];
-    let placed = client.place(&order).await.ok().clone();
+    let placed = client.take_best_ask().await;
     let first = placed["fills"][0]["tradeId"].as_u64().unwrap();
     let agg = next_matching(&mut ws, |v| {
         v["stream"] == "btcusdt@aggTrade"
@@ -60,15 +49,7 @@ async fn agg_trade_book_ticker_and_partial_depth() {
 #[tokio::test]
 async fn listen_key_as_a_subscribe_stream_name() {
     let (sim, client) = start(calm_config()).await;
-    let created = client
-        .raw(
-            Method::POST,
-            "/api/v3/userDataStream",
-            "",
-            "",
-            Some(&client.key),
-        )
-        .await;
+    let created = client.listen_key_request(Method::POST, "").await;
     let key = created.ok()["listenKey"].as_str().unwrap().to_owned();
     let mut ws = connect(&format!("{}/stream", sim.stream_url())).await;
     send_json(
@@ -77,14 +58,7 @@ async fn listen_key_as_a_subscribe_stream_name() {
     )
     .await;
     assert_eq!(next_json(&mut ws).await, json!({"result": null, "id": 1}));
-    let order = [
-        ("symbol", "ETHUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.01"),
-        ("price", "1000"),
-    ];
+    let order = limit_buy("ETHUSDT", "GTC", "0.01", "1000");
     client.place(&order).await.ok();
     let event = next_matching(&mut ws, |v| v["data"]["e"] == "executionReport").await;
     assert_eq!(event["stream"], key.as_str());

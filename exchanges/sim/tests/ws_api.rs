@@ -8,16 +8,9 @@ use reqwest::Method;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
-/// Signs WS API params the way clients do: every param but `signature`, sorted, `k=v&...`.
+/// `apiKey`, `recvWindow` and `timestamp`, signed the way clients do.
 fn signed_params(key: &str, secret: &str) -> Value {
-    let timestamp = now_ms();
-    let payload = format!("apiKey={key}&recvWindow=10000&timestamp={timestamp}");
-    json!({ "apiKey": key, "recvWindow": 10000, "timestamp": timestamp, "signature": hmac_hex(secret, &payload) })
-}
-
-async fn request(ws: &mut Ws, id: Value, method: &str, params: Value) -> Value {
-    send_json(ws, &json!({ "id": id, "method": method, "params": params })).await;
-    next_matching(ws, |v| v.get("status").is_some() && v["id"] == id).await
+    sign_ws(json!({ "recvWindow": 10000 }), key, secret)
 }
 
 fn is_event(value: &Value, kind: &str) -> bool {
@@ -28,7 +21,7 @@ fn is_event(value: &Value, kind: &str) -> bool {
 async fn user_stream_reports_fills_and_cancels() {
     let (sim, client) = start(calm_config()).await;
     let mut ws = connect(&sim.ws_api_url()).await;
-    let reply = request(
+    let reply = ws_request(
         &mut ws,
         json!("sub-1"),
         "userDataStream.subscribe.signature",
@@ -42,15 +35,8 @@ async fn user_stream_reports_fills_and_cancels() {
 
     let (_, ask) = client.best("BTCUSDT").await;
     let price = (ask + dec!(0.05)).to_string();
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.001"),
-        ("price", &price),
-        ("newClientOrderId", "ws-fill-1"),
-    ];
+    let mut order = limit_buy("BTCUSDT", "GTC", "0.001", &price);
+    order.push(("newClientOrderId", "ws-fill-1"));
     let placed = client.place(&order).await.ok().clone();
     assert_eq!(placed["status"], "FILLED");
     let new = next_matching(&mut ws, |v| is_event(v, "executionReport")).await;
@@ -121,15 +107,8 @@ async fn user_stream_reports_fills_and_cancels() {
 
     let (bid, _) = client.best("BTCUSDT").await;
     let price = (bid - dec!(1000)).to_string();
-    let order = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", "0.001"),
-        ("price", &price),
-        ("newClientOrderId", "ws-rest-1"),
-    ];
+    let mut order = limit_buy("BTCUSDT", "GTC", "0.001", &price);
+    order.push(("newClientOrderId", "ws-rest-1"));
     client.place(&order).await.ok();
     let cancel = [
         ("symbol", "BTCUSDT"),
@@ -168,22 +147,22 @@ async fn user_stream_reports_fills_and_cancels() {
 async fn envelope_methods_and_errors() {
     let (sim, client) = start(config()).await;
     let mut ws = connect(&sim.ws_api_url()).await;
-    let ping = request(&mut ws, json!(1), "ping", json!({})).await;
+    let ping = ws_request(&mut ws, json!(1), "ping", json!({})).await;
     assert_eq!(
         (ping["status"].as_u64(), &ping["result"]),
         (Some(200), &json!({}))
     );
-    let time = request(&mut ws, json!("t"), "v3/time", Value::Null).await;
+    let time = ws_request(&mut ws, json!("t"), "v3/time", Value::Null).await;
     assert!((time["result"]["serverTime"].as_i64().unwrap() - now_ms()).abs() < 5000);
     let mut bad = signed_params(&client.key, &client.secret);
     bad["signature"] = json!(hmac_hex("wrong", "x"));
-    let reply = request(&mut ws, json!(2), "userDataStream.subscribe.signature", bad).await;
+    let reply = ws_request(&mut ws, json!(2), "userDataStream.subscribe.signature", bad).await;
     assert_eq!(
         (reply["status"].as_u64(), reply["error"]["code"].as_i64()),
         (Some(400), Some(-1022))
     );
     let stranger = signed_params("stranger-key", &client.secret);
-    let reply = request(
+    let reply = ws_request(
         &mut ws,
         json!(3),
         "userDataStream.subscribe.signature",
@@ -194,7 +173,7 @@ async fn envelope_methods_and_errors() {
         (reply["status"].as_u64(), reply["error"]["code"].as_i64()),
         (Some(401), Some(-2015))
     );
-    let reply = request(
+    let reply = ws_request(
         &mut ws,
         json!(4),
         "userDataStream.subscribe.signature",
@@ -204,7 +183,7 @@ async fn envelope_methods_and_errors() {
     assert_eq!(reply["error"]["code"], -1102);
     let good = signed_params(&client.key, &client.secret);
     assert_eq!(
-        request(
+        ws_request(
             &mut ws,
             json!(5),
             "userDataStream.subscribe.signature",
@@ -213,7 +192,7 @@ async fn envelope_methods_and_errors() {
         .await["status"],
         200
     );
-    let again = request(
+    let again = ws_request(
         &mut ws,
         json!(6),
         "userDataStream.subscribe.signature",
@@ -224,11 +203,11 @@ async fn envelope_methods_and_errors() {
         again["error"],
         json!({"code": -2035, "msg": "User Data Stream subscription already active."})
     );
-    let list = request(&mut ws, json!(7), "session.subscriptions", json!({})).await;
+    let list = ws_request(&mut ws, json!(7), "session.subscriptions", json!({})).await;
     assert_eq!(list["result"], json!([{ "subscriptionId": 0 }]));
-    let unknown = request(&mut ws, json!(8), "order.teleport", json!({})).await;
+    let unknown = ws_request(&mut ws, json!(8), "order.teleport", json!({})).await;
     assert_eq!(unknown["status"], 400);
-    let reply = request(
+    let reply = ws_request(
         &mut ws,
         json!(9),
         "userDataStream.unsubscribe",
@@ -244,7 +223,7 @@ async fn envelope_methods_and_errors() {
         ),
         (Some(0), Some("eventStreamTerminated"))
     );
-    let reply = request(
+    let reply = ws_request(
         &mut ws,
         json!(10),
         "userDataStream.unsubscribe",

@@ -4,14 +4,15 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{ApiRequest, reply, symbol_def, to_json};
-use crate::engine::SymbolId;
+use crate::engine::{SymbolDef, SymbolId};
 use crate::errors::ApiError;
 use crate::server::AppState;
 use crate::tape::{AggFilter, Interval};
-use crate::venue::top_of_book;
+use crate::venue::{View, top_of_book};
 use crate::wire;
 
 /// Window of `avgPrice` in minutes.
@@ -27,16 +28,13 @@ async fn trades_result(state: &AppState, req: &ApiRequest) -> Result<String, Api
     let symbol = req.params.symbol(&state.catalog)?;
     let limit = req.params.limit(500, 1000)?;
     req.params.check_all_read()?;
-    let trades = state
-        .venue
-        .read(move |v| v.tape.trades(symbol, limit))
-        .await?;
-    let def = symbol_def(state, symbol)?;
-    let list: Vec<_> = trades
-        .iter()
-        .map(|t| wire::stats::public_trade(def, t))
-        .collect();
-    to_json(&list)
+    symbol_list(
+        state,
+        symbol,
+        move |v| v.tape.trades(symbol, limit),
+        wire::stats::public_trade,
+    )
+    .await
 }
 
 /// `GET /api/v3/aggTrades` (weight 4): `symbol`, `fromId`, `startTime`, `endTime`, `limit`.
@@ -62,16 +60,13 @@ async fn agg_trades_result(state: &AppState, req: &ApiRequest) -> Result<String,
         return Err(ApiError::bad_combination());
     }
     p.check_all_read()?;
-    let aggs = state
-        .venue
-        .read(move |v| v.tape.agg_trades(symbol, filter))
-        .await?;
-    let def = symbol_def(state, symbol)?;
-    let list: Vec<_> = aggs
-        .iter()
-        .map(|a| wire::events::agg_trade_entry(def, a))
-        .collect();
-    to_json(&list)
+    symbol_list(
+        state,
+        symbol,
+        move |v| v.tape.agg_trades(symbol, filter),
+        wire::events::agg_trade_entry,
+    )
+    .await
 }
 
 /// `GET /api/v3/klines` (weight 2): `symbol`, `interval` (`-1120` if unknown), `startTime`,
@@ -97,16 +92,13 @@ async fn klines_result(state: &AppState, req: &ApiRequest) -> Result<String, Api
         ));
     }
     p.check_all_read()?;
-    let bars = state
-        .venue
-        .read(move |v| v.tape.klines(symbol, interval, start, end, limit))
-        .await?;
-    let def = symbol_def(state, symbol)?;
-    let list: Vec<Value> = bars
-        .iter()
-        .map(|c| wire::stats::kline(def, interval, c))
-        .collect();
-    to_json(&list)
+    symbol_list(
+        state,
+        symbol,
+        move |v| v.tape.klines(symbol, interval, start, end, limit),
+        |def, c| wire::stats::kline(def, interval, c),
+    )
+    .await
 }
 
 /// `GET /api/v3/ticker/24hr`: `symbol` (weight 2), `symbols` (2 / 40 / 80 by count) or none
@@ -136,28 +128,18 @@ async fn ticker_result(
         Some(_) => return Err(ApiError::illegal("type", "^(FULL|MINI)$")),
     };
     req.params.check_all_read()?;
-    let ids = chosen(state, &selection);
-    let catalog = std::sync::Arc::clone(&state.catalog);
-    let list = state
-        .venue
-        .read(move |v| {
-            ids.iter()
-                .filter_map(|id| {
-                    let def = catalog.symbol(*id)?;
-                    let stats = v.tape.window_24h(*id, v.now);
-                    Some(wire::stats::ticker_24hr(&wire::stats::TickerInput {
-                        def,
-                        stats: &stats,
-                        top: top_of_book(v.engine, *id),
-                        open_time: v.now - DAY_MS,
-                        close_time: v.now,
-                        full,
-                    }))
-                })
-                .collect::<Vec<Value>>()
+    per_symbol(state, &selection, move |def, v, id| {
+        let stats = v.tape.window_24h(id, v.now);
+        wire::stats::ticker_24hr(&wire::stats::TickerInput {
+            def,
+            stats: &stats,
+            top: top_of_book(v.engine, id),
+            open_time: v.now - DAY_MS,
+            close_time: v.now,
+            full,
         })
-        .await?;
-    one_or_list(&selection, list)
+    })
+    .await
 }
 
 /// `GET /api/v3/ticker/bookTicker`: `symbol` (weight 2), `symbols` or none (4).
@@ -178,22 +160,10 @@ async fn book_ticker_result(
 ) -> Result<String, ApiError> {
     let selection = selection?;
     req.params.check_all_read()?;
-    let ids = chosen(state, &selection);
-    let catalog = std::sync::Arc::clone(&state.catalog);
-    let list = state
-        .venue
-        .read(move |v| {
-            ids.iter()
-                .filter_map(|id| {
-                    Some(wire::stats::book_ticker(
-                        catalog.symbol(*id)?,
-                        top_of_book(v.engine, *id),
-                    ))
-                })
-                .collect::<Vec<Value>>()
-        })
-        .await?;
-    one_or_list(&selection, list)
+    per_symbol(state, &selection, |def, v, id| {
+        wire::stats::book_ticker(def, top_of_book(v.engine, id))
+    })
+    .await
 }
 
 /// `GET /api/v3/avgPrice` (weight 2): volume-weighted price of the last 5 minutes.
@@ -219,6 +189,39 @@ async fn avg_price_result(state: &AppState, req: &ApiRequest) -> Result<String, 
         .await?;
     let def = symbol_def(state, symbol)?;
     to_json(&wire::stats::avg_price(def, AVG_PRICE_MINS, price, now))
+}
+
+/// Reads one symbol's records in the venue and serializes each as an entry of a JSON array.
+async fn symbol_list<T: Send + 'static, E: Serialize>(
+    state: &AppState,
+    symbol: SymbolId,
+    read: impl FnOnce(View<'_>) -> Vec<T> + Send + 'static,
+    entry: impl Fn(&SymbolDef, &T) -> E,
+) -> Result<String, ApiError> {
+    let records = state.venue.read(read).await?;
+    let def = symbol_def(state, symbol)?;
+    let list: Vec<E> = records.iter().map(|record| entry(def, record)).collect();
+    to_json(&list)
+}
+
+/// One entry per symbol asked for (all of them without a selection), made in the venue: a
+/// single object for `symbol=`, an array otherwise.
+async fn per_symbol(
+    state: &AppState,
+    selection: &Option<(Vec<SymbolId>, bool)>,
+    entry: impl Fn(&SymbolDef, &View<'_>, SymbolId) -> Value + Send + 'static,
+) -> Result<String, ApiError> {
+    let ids = chosen(state, selection);
+    let catalog = std::sync::Arc::clone(&state.catalog);
+    let list = state
+        .venue
+        .read(move |v| {
+            ids.iter()
+                .filter_map(|id| Some(entry(catalog.symbol(*id)?, &v, *id)))
+                .collect::<Vec<Value>>()
+        })
+        .await?;
+    one_or_list(selection, list)
 }
 
 /// The symbols asked for, or all of them.

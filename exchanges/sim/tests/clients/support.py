@@ -297,3 +297,19 @@ async def assert_order_level_round_trip(
     await assert_book_matches_rest(
         rest_url, history, next_view, deadline, until=lambda book: price not in dict(book.bids)
     )
+
+
+async def assert_book_tracks_rest(
+    rest_url: str,
+    first_view: Book,
+    next_view: Callable[[], Awaitable[Book]],
+    deadline: Deadline,
+    place_buy: Callable[[Decimal], Awaitable[Any]],
+    cancel: Callable[[Any], Awaitable[object]],
+) -> None:
+    """A client's local book, starting at `first_view`, must equal REST depth at the same
+    update ID, also while one of our orders adds a level and its cancel deletes it."""
+    history = BookHistory()
+    history.record(first_view)
+    await assert_book_matches_rest(rest_url, history, next_view, deadline)
+    await assert_order_level_round_trip(rest_url, history, next_view, deadline, place_buy, cancel)

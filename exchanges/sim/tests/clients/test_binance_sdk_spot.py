@@ -47,13 +47,11 @@ from support import (
     SYMBOL,
     WAIT_S,
     Book,
-    BookHistory,
     Deadline,
     DepthEvent,
     LocalBook,
     Sim,
-    assert_book_matches_rest,
-    assert_order_level_round_trip,
+    assert_book_tracks_rest,
     crossing_buy_price,
     poll,
     resting_buy_price,
@@ -272,12 +270,9 @@ async def test_local_book_from_diff_depth_stream_agrees_with_rest_depth(
         book.on_event(await events.get())
         return book.view()
 
-    history = BookHistory()
-    history.record(book.view())
-    await assert_book_matches_rest(sim.rest, history, next_view, deadline)
-    await assert_order_level_round_trip(
+    await assert_book_tracks_rest(
         sim.rest,
-        history,
+        book.view(),
         next_view,
         deadline,
         place_buy=lambda price: asyncio.to_thread(new_limit_buy, rest, price),

@@ -22,11 +22,9 @@ from support import (
     QUOTE_ASSET,
     WAIT_S,
     Book,
-    BookHistory,
     Deadline,
     Sim,
-    assert_book_matches_rest,
-    assert_order_level_round_trip,
+    assert_book_tracks_rest,
     crossing_buy_price,
     poll,
     poll_async,
@@ -226,12 +224,9 @@ async def test_watch_order_book_agrees_with_rest_depth(pro: ccxt.pro.binance, si
     async def next_view() -> Book:
         return ccxt_view(await pro.watch_order_book(CCXT_SYMBOL))
 
-    history = BookHistory()
-    history.record(await within(next_view(), deadline, "order book from watch_order_book"))
-    await assert_book_matches_rest(sim.rest, history, next_view, deadline)
-    await assert_order_level_round_trip(
+    await assert_book_tracks_rest(
         sim.rest,
-        history,
+        await within(next_view(), deadline, "order book from watch_order_book"),
         next_view,
         deadline,
         place_buy=lambda price: pro.create_order(CCXT_SYMBOL, "limit", "buy", AMOUNT, float(price)),

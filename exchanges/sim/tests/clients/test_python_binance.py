@@ -23,11 +23,9 @@ from support import (
     SYMBOL,
     WAIT_S,
     Book,
-    BookHistory,
     Deadline,
     Sim,
-    assert_book_matches_rest,
-    assert_order_level_round_trip,
+    assert_book_tracks_rest,
     crossing_buy_price,
     poll,
     resting_buy_price,
@@ -205,12 +203,9 @@ async def test_depth_cache_agrees_with_rest_depth(async_client: AsyncClient, sim
             # python-binance keeps the cache's update ID only in this private attribute.
             return Book.from_levels(manager._last_update_id, cache.get_bids(), cache.get_asks())
 
-        history = BookHistory()
-        history.record(await within(next_view(), deadline, "depth cache from DepthCacheManager"))
-        await assert_book_matches_rest(sim.rest, history, next_view, deadline)
-        await assert_order_level_round_trip(
+        await assert_book_tracks_rest(
             sim.rest,
-            history,
+            await within(next_view(), deadline, "depth cache from DepthCacheManager"),
             next_view,
             deadline,
             place_buy=lambda price: async_client.order_limit_buy(

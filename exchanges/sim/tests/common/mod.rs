@@ -103,6 +103,23 @@ pub fn encode(params: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(params).unwrap()
 }
 
+/// The params of a limit buy, in the order clients send them.
+pub fn limit_buy<'a>(
+    symbol: &'a str,
+    time_in_force: &'a str,
+    quantity: &'a str,
+    price: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("symbol", symbol),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", time_in_force),
+        ("quantity", quantity),
+        ("price", price),
+    ]
+}
+
 impl Client {
     pub async fn public(&self, path: &str, params: &[(&str, &str)]) -> Reply {
         let url = format!("{}{path}?{}", self.base, encode(params));
@@ -189,6 +206,21 @@ impl Client {
 
     pub async fn place(&self, params: &[(&str, &str)]) -> Reply {
         self.signed(reqwest::Method::POST, "/api/v3/order", params)
+            .await
+    }
+
+    /// Takes the best BTCUSDT ask (an IOC buy of 0.002 a little above it), so there is a user
+    /// trade on the tape; returns the accepted order's response.
+    pub async fn take_best_ask(&self) -> Value {
+        let (_, ask) = self.best("BTCUSDT").await;
+        let price = (ask + rust_decimal_macros::dec!(0.05)).to_string();
+        let order = limit_buy("BTCUSDT", "IOC", "0.002", &price);
+        self.place(&order).await.ok().clone()
+    }
+
+    /// A legacy `/api/v3/userDataStream` request with the API key and `query`.
+    pub async fn listen_key_request(&self, method: reqwest::Method, query: &str) -> Reply {
+        self.raw(method, "/api/v3/userDataStream", query, "", Some(&self.key))
             .await
     }
 }

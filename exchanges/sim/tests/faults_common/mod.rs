@@ -45,15 +45,9 @@ pub fn resting_order<'a>(symbol: &'a str, client_id: &'a str) -> Vec<(&'a str, &
     } else {
         ("1900", "0.01")
     };
-    vec![
-        ("symbol", symbol),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", qty),
-        ("price", price),
-        ("newClientOrderId", client_id),
-    ]
+    let mut order = limit_buy(symbol, "GTC", qty, price);
+    order.push(("newClientOrderId", client_id));
+    order
 }
 
 /// `GET /api/v3/order` by client order id.
@@ -81,13 +75,9 @@ pub async fn signed_with_deadline(
 /// A WebSocket API connection with the demo account's user stream subscribed (id 0).
 pub async fn user_stream(ws_api_url: &str, client: &Client) -> Ws {
     let mut ws = connect(ws_api_url).await;
-    let timestamp = now_ms();
-    let payload = format!("apiKey={}&timestamp={timestamp}", client.key);
-    let params = json!({ "apiKey": client.key, "timestamp": timestamp, "signature": hmac_hex(&client.secret, &payload) });
-    let request =
-        json!({ "id": "sub", "method": "userDataStream.subscribe.signature", "params": params });
-    send_json(&mut ws, &request).await;
-    let reply = next_matching(&mut ws, |v| v["id"] == "sub").await;
+    let params = sign_ws(json!({}), &client.key, &client.secret);
+    let method = "userDataStream.subscribe.signature";
+    let reply = ws_request(&mut ws, json!("sub"), method, params).await;
     assert_eq!(reply["status"], 200, "{reply}");
     ws
 }
