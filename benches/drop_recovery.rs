@@ -141,7 +141,14 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async move {
         let dir = std::env::temp_dir().join(format!("omsd-drop-recovery-{}", std::process::id()));
-        let sim = exchange_sim::start(exchange_sim::SimConfig::demo()).await.expect("simulator");
+        // Each drop costs about 150 request weight (two depth snapshots, reconciliation); at one
+        // drop a second that is far above the venue's 6000 per minute, and the daemon would
+        // rightly wait for the next minute. The simulator advertises a larger budget so that the
+        // driver measures recovery latency rather than the rate limit.
+        let mut sim_config = exchange_sim::SimConfig::demo();
+        sim_config.limits.request_weight_per_minute = 1_000_000;
+        sim_config.limits.raw_requests_per_5m = 10_000_000;
+        let sim = exchange_sim::start(sim_config).await.expect("simulator");
         let config_text = format!(
             r#"
             control = {{ listen = "127.0.0.1:0" }}

@@ -218,3 +218,80 @@ async fn market_stream_syncs_resyncs_on_gap_and_on_disconnect() {
     );
     shutdown.cancel();
 }
+
+/// Regression: books used to wait for their first diff event before fetching a snapshot, so a
+/// symbol whose book does not change stayed out of sync after every reconnect. Now every book
+/// fetches at connect, and a drop reports every book out of sync and fetches again.
+#[tokio::test]
+async fn market_stream_syncs_quiet_books_at_connect_and_after_a_drop() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let depth_requests = Arc::new(AtomicUsize::new(0));
+    let served = depth_requests.clone();
+    let rest = common::http_mock(move |request| match request.path.as_str() {
+        "/api/v3/depth" => {
+            served.fetch_add(1, Ordering::SeqCst);
+            common::HttpReply::ok(json!({ "lastUpdateId": 50,
+                "bids": [["100.0", "1"]], "asks": [["101.0", "1"]] }))
+        }
+        "/api/v3/time" => common::HttpReply::ok(json!({ "serverTime": common::now_ms() })),
+        _ => common::HttpReply::ok(json!({})),
+    })
+    .await;
+    let requests = depth_requests.clone();
+    // Not one depth event: the first connection closes once both snapshots were served.
+    let ws = ws_server(move |n, mut ws| {
+        let requests = requests.clone();
+        async move {
+            if n == 0 {
+                let start = tokio::time::Instant::now();
+                while requests.load(Ordering::SeqCst) < 2 && start.elapsed() < DEADLINE {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await; // let the answers land
+                let _ = ws.close(None).await;
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    let exchange = adapter(&rest, &ws);
+    let (tx, mut rx) = mpsc::channel(64);
+    let shutdown = CancellationToken::new();
+    let _task = exchange.spawn_market_stream(
+        vec!["btcusdt".into(), "ethusdt".into()],
+        tx,
+        shutdown.clone(),
+    );
+    let mut phases = Vec::new();
+    for _ in 0..3 {
+        let mut phase = Vec::new();
+        for _ in 0..2 {
+            let MarketEvent::Book(update) = recv(&mut rx).await else {
+                panic!("expected a book update")
+            };
+            phase.push(match update {
+                BookUpdate::Snapshot(s) => format!("S{} {}", s.last_update_id, s.venue_symbol),
+                BookUpdate::OutOfSync { venue_symbol, .. } => format!("X {venue_symbol}"),
+                BookUpdate::Delta(d) => format!("D {}", d.venue_symbol),
+            });
+        }
+        phase.sort();
+        phases.push(phase.join(", "));
+    }
+    assert_eq!(
+        phases,
+        [
+            "S50 BTCUSDT, S50 ETHUSDT",
+            "X BTCUSDT, X ETHUSDT",
+            "S50 BTCUSDT, S50 ETHUSDT"
+        ]
+    );
+    let books = exchange.health().books;
+    assert_eq!(
+        (books.resyncs_total, books.resyncs_completed_total),
+        (2, 2),
+        "{books:?}"
+    );
+    assert_eq!(depth_requests.load(Ordering::SeqCst), 4);
+    shutdown.cancel();
+}

@@ -2,19 +2,26 @@
 //! symbol. The market stream feeds it diff events and REST snapshots; it answers with the
 //! [`BookUpdate`]s to publish and when to fetch a snapshot.
 //!
-//! 1. Buffer events; on the first one, fetch a snapshot.
-//! 2. A snapshot whose `lastUpdateId` is below the first buffered `U` is too old: fetch again.
-//! 3. Drop buffered events with `u <= lastUpdateId`; publish the snapshot; replay the rest.
+//! 1. Buffer events; fetch a snapshot as soon as the stream is connected ([`DepthSync::start`])
+//!    rather than waiting for the first event: a quiet symbol may not publish one for seconds.
+//! 2. A snapshot whose `lastUpdateId` is below the first buffered `U` is too old: fetch again,
+//!    at once the first time (it most likely raced an event in flight), then after
+//!    [`REFETCH_DELAY`] (the venue's REST side lags its stream).
+//! 3. Drop buffered events with `u <= lastUpdateId`; publish the snapshot; replay the rest. A
+//!    snapshot that arrives before any event is published as is.
 //! 4. The first applied event straddles (`U <= lastUpdateId + 1 <= u`); afterwards every event
 //!    must start at `U == previous u + 1`. Anything else is a gap: publish `OutOfSync` and start
-//!    again from step 1 with the offending event buffered.
+//!    again from step 1 with the offending event buffered. Together with the straddle check,
+//!    this keeps a snapshot fetched before the first event safe: if it predates the
+//!    subscription, the first event does not straddle it and the book resyncs.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use exchange_core::{BookDelta, BookSnapshot, BookUpdate};
 
-/// Wait before fetching again a snapshot that was older than the buffered events.
+/// Wait before fetching again a snapshot that was older than the buffered events, from the
+/// second stale snapshot in a row on.
 pub(crate) const REFETCH_DELAY: Duration = Duration::from_millis(250);
 
 /// What the driver must do after feeding the state machine.
@@ -46,6 +53,8 @@ pub(crate) struct DepthSync {
     state: State,
     buffer: VecDeque<BookDelta>,
     max_buffer: usize,
+    /// Stale snapshots in a row since the last fetch request from step 1.
+    stale_snapshots: u32,
     /// Buffered events dropped because the buffer was full (the oldest go first).
     pub(crate) buffer_overflows: u64,
 }
@@ -58,6 +67,7 @@ impl DepthSync {
             state: State::Idle,
             buffer: VecDeque::new(),
             max_buffer: max_buffer.max(1),
+            stale_snapshots: 0,
             buffer_overflows: 0,
         }
     }
@@ -73,15 +83,29 @@ impl DepthSync {
         self.state != State::Idle
     }
 
+    /// The stream is connected: starts the procedure with a snapshot fetch unless an event
+    /// already did.
+    pub(crate) fn start(&mut self) -> Vec<SyncAction> {
+        if self.state != State::Idle {
+            return Vec::new();
+        }
+        self.await_snapshot()
+    }
+
+    fn await_snapshot(&mut self) -> Vec<SyncAction> {
+        self.state = State::AwaitingSnapshot;
+        self.stale_snapshots = 0;
+        vec![SyncAction::FetchSnapshot {
+            after: Duration::ZERO,
+        }]
+    }
+
     /// Feeds one diff event.
     pub(crate) fn on_delta(&mut self, delta: BookDelta) -> Vec<SyncAction> {
         match self.state {
             State::Idle => {
-                self.state = State::AwaitingSnapshot;
                 self.buffer.push_back(delta);
-                vec![SyncAction::FetchSnapshot {
-                    after: Duration::ZERO,
-                }]
+                self.await_snapshot()
             }
             State::AwaitingSnapshot => {
                 // Dropping the oldest keeps the procedure correct: step 2 compares the snapshot
@@ -117,15 +141,11 @@ impl DepthSync {
                         last_update_id + 1,
                         delta.first_update_id
                     );
-                    self.state = State::AwaitingSnapshot;
                     self.buffer.clear();
                     self.buffer.push_back(delta);
-                    vec![
-                        SyncAction::Emit(self.out_of_sync(reason)),
-                        SyncAction::FetchSnapshot {
-                            after: Duration::ZERO,
-                        },
-                    ]
+                    let mut actions = vec![SyncAction::Emit(self.out_of_sync(reason))];
+                    actions.extend(self.await_snapshot());
+                    actions
                 }
             }
         }
@@ -140,9 +160,12 @@ impl DepthSync {
         if let Some(first) = self.buffer.front()
             && last < first.first_update_id
         {
-            return vec![SyncAction::FetchSnapshot {
-                after: REFETCH_DELAY,
-            }];
+            self.stale_snapshots += 1;
+            let after = match self.stale_snapshots {
+                1 => Duration::ZERO,
+                _ => REFETCH_DELAY,
+            };
+            return vec![SyncAction::FetchSnapshot { after }];
         }
         let buffered: Vec<BookDelta> = self
             .buffer
@@ -160,8 +183,8 @@ impl DepthSync {
         actions
     }
 
-    /// Forgets everything (the connection dropped): publishes `OutOfSync`; the next event
-    /// starts the procedure again.
+    /// Forgets everything (the connection dropped): publishes `OutOfSync`; the next
+    /// [`Self::start`] or event starts the procedure again.
     pub(crate) fn reset(&mut self, reason: &str) -> SyncAction {
         self.state = State::Idle;
         self.buffer.clear();
@@ -224,8 +247,10 @@ mod tests {
         Ev(u64, u64),
         Snap(u64),
         Reset,
+        /// The stream (re)connected.
+        Start,
     }
-    use Step::{Ev, Reset, Snap};
+    use Step::{Ev, Reset, Snap, Start};
 
     #[test]
     fn procedure_table() {
@@ -249,12 +274,12 @@ mod tests {
             (
                 "snapshot older than the buffer is fetched again",
                 vec![Ev(100, 105), Snap(90), Ev(106, 110), Snap(108)],
-                vec!["F", "R", "", "S108 D106-110"],
+                vec!["F", "F", "", "S108 D106-110"],
             ),
             (
                 "snapshot at U-1 is too old by the official rule (lastUpdateId < U)",
                 vec![Ev(100, 105), Snap(99), Snap(100)],
-                vec!["F", "R", "S100 D100-105"],
+                vec!["F", "F", "S100 D100-105"],
             ),
             (
                 "snapshot newer than every buffered event; next live event straddles",
@@ -311,6 +336,44 @@ mod tests {
                 vec![Ev(100, 105), Reset, Snap(103), Ev(200, 201), Snap(200)],
                 vec!["F", "X", "", "F", "S200 D200-201"],
             ),
+            (
+                "connecting fetches at once; a snapshot before any event is published",
+                vec![Start, Snap(100), Ev(95, 100), Ev(101, 103), Ev(104, 104)],
+                vec!["F", "S100", "", "D101-103", "D104-104"],
+            ),
+            (
+                "a snapshot from before the subscription is caught by the straddle check",
+                vec![Start, Snap(90), Ev(100, 105), Snap(105)],
+                vec!["F", "S90", "X F", "S105"],
+            ),
+            (
+                "an event before the connect-time fetch answers is buffered as usual",
+                vec![Start, Ev(100, 105), Start, Snap(103), Ev(106, 106)],
+                vec!["F", "", "", "S103 D100-105", "D106-106"],
+            ),
+            (
+                "snapshot in flight at a drop is ignored and the reconnect fetches again",
+                vec![Start, Reset, Snap(103), Start, Snap(104), Ev(105, 106)],
+                vec!["F", "X", "", "F", "S104", "D105-106"],
+            ),
+            (
+                "the first stale snapshot is refetched at once, later ones after a delay",
+                vec![Ev(100, 105), Snap(90), Snap(95), Snap(99), Snap(105)],
+                vec!["F", "F", "R", "R", "S105"],
+            ),
+            (
+                "a resync after a gap refetches a stale snapshot at once again",
+                vec![
+                    Ev(100, 105),
+                    Snap(90),
+                    Snap(95),
+                    Snap(101),
+                    Ev(107, 108),
+                    Snap(100),
+                    Snap(108),
+                ],
+                vec!["F", "F", "R", "S101 D100-105", "X F", "F", "S108"],
+            ),
         ];
         for (name, steps, want) in cases {
             let mut sync = DepthSync::new("BTCUSDT", 100);
@@ -320,6 +383,7 @@ mod tests {
                     Ev(first, last) => show(&sync.on_delta(delta(first, last))),
                     Snap(last) => show(&sync.on_snapshot(snapshot(last))),
                     Reset => show(&[sync.reset("disconnected")]),
+                    Start => show(&sync.start()),
                 })
                 .collect();
             assert_eq!(got, want, "{name}");
@@ -334,7 +398,7 @@ mod tests {
         sync.on_delta(delta(3, 3));
         assert_eq!(sync.buffer_overflows, 1);
         // Event 1 was dropped, so a snapshot at 1 is now older than the first buffered U (2).
-        assert_eq!(show(&sync.on_snapshot(snapshot(1))), "R");
+        assert_eq!(show(&sync.on_snapshot(snapshot(1))), "F");
         assert_eq!(show(&sync.on_snapshot(snapshot(2))), "S2 D3-3");
         assert!(sync.is_live());
     }

@@ -2,8 +2,9 @@
 //! `<symbol>@trade` for every symbol (reference §7), with one [`DepthSync`] per symbol.
 //!
 //! Snapshots are fetched by child tasks so that the socket keeps being read (and pinged) while
-//! REST answers; they die with the connection. On disconnect every book is reported out of
-//! sync, and the procedure restarts on the new connection.
+//! REST answers; they die with the connection. Every symbol's snapshot is requested as soon as
+//! the connection is up, concurrently. On disconnect every book is reported out of sync, and the
+//! procedure restarts on the new connection.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,7 +111,10 @@ impl MarketStream {
             symbols = self.books.len(),
             "binance market stream connected"
         );
-        let result = self.pump(&mut session, backoff).await;
+        let result = match self.start_books().await {
+            Ok(()) => self.pump(&mut session, backoff).await,
+            Err(err) => Err(err),
+        };
         session.close().await;
         result
     }
@@ -198,6 +202,21 @@ impl MarketStream {
             }
         }
         Ok(true)
+    }
+
+    /// The connection is up: every book fetches its snapshot now, without waiting for its first
+    /// event (a symbol whose book does not change publishes none).
+    async fn start_books(&mut self) -> Result<(), WsError> {
+        let mut symbols: Vec<String> = self.books.keys().cloned().collect();
+        symbols.sort();
+        for symbol in symbols {
+            let actions = match self.books.get_mut(&symbol) {
+                Some(book) => book.start(),
+                None => Vec::new(),
+            };
+            self.apply(&symbol, actions).await?;
+        }
+        Ok(())
     }
 
     /// Trades may be dropped under pressure (counted); book updates never are.
@@ -292,8 +311,9 @@ impl MarketStream {
         Ok(())
     }
 
-    /// After a lost connection: drop in-flight snapshots and report every book that was
-    /// syncing or in sync as out of sync.
+    /// After a lost connection: drop in-flight snapshots (the next connection fetches anew) and
+    /// report every book out of sync. A book that had not started since the previous reset is
+    /// reported again (harmless: the consumer is already out of sync) but not counted again.
     async fn reset_books(&mut self, reason: &str) -> Result<(), WsError> {
         self.snapshots.abort_all();
         self.snapshots = JoinSet::new();
@@ -305,8 +325,8 @@ impl MarketStream {
                 self.resyncing
                     .entry(symbol.clone())
                     .or_insert_with(Instant::now);
-                updates.push(book.reset(reason));
             }
+            updates.push(book.reset(reason));
         }
         for update in updates {
             if let SyncAction::Emit(update) = update {
