@@ -8,9 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use omsd::app::App;
-use omsd::config::Config;
 use serde_json::{Value, json};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{Backend, Stack};
 
 const STEP: Duration = Duration::from_millis(1);
 /// Quiet time before each drop: drops are rare events, and the adapter reconnects at once only
@@ -140,7 +143,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let dir = std::env::temp_dir().join(format!("omsd-drop-recovery-{}", std::process::id()));
         // Each drop costs about 150 request weight (two depth snapshots, reconciliation); at one
         // drop a second that is far above the venue's 6000 per minute, and the daemon would
         // rightly wait for the next minute. The simulator advertises a larger budget so that the
@@ -148,36 +150,15 @@ fn main() {
         let mut sim_config = exchange_sim::SimConfig::demo();
         sim_config.limits.request_weight_per_minute = 1_000_000;
         sim_config.limits.raw_requests_per_5m = 10_000_000;
-        let sim = exchange_sim::start(sim_config).await.expect("simulator");
-        let config_text = format!(
-            r#"
-            control = {{ listen = "127.0.0.1:0" }}
-            metrics = {{ enabled = false }}
-            log = {{ level = "error" }}
-            store = {{ url = "sqlite:{db}" }}
-            [[venues]]
-            name = "binance"
-            kind = "binance"
-            rest_url = "{rest}"
-            stream_url = "{stream}"
-            ws_api_url = "{ws_api}"
-            credentials = "sim-demo"
-            symbols = ["BTC-USDT", "ETH-USDT"]
-            "#,
-            db = dir.join("omsd.db").display(),
-            rest = sim.rest_url(),
-            stream = sim.stream_url(),
-            ws_api = sim.ws_api_url(),
-        );
-        let config = Config::from_toml(&config_text).expect("config");
-        let app = App::start(config).await.expect("omsd starts");
-        let base = format!("http://{}", app.control_addr());
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+        let stack = Stack::start_with(Backend::Sqlite, sim_config, |_| {})
+            .await
+            .expect("simulator and omsd start");
+        let (sim, http, base) = (&stack.sim, &stack.http, stack.url(""));
 
         let mut samples = Vec::new();
         let mut timeouts = 0;
         for _ in 0..drops {
-            match one_drop(&sim, &http, &base).await {
+            match one_drop(sim, http, &base).await {
                 Ok(sample) => samples.push(sample),
                 Err(why) => {
                     eprintln!("drop not recovered: {why}");
@@ -189,8 +170,6 @@ fn main() {
         report("time to detect", samples.iter().map(|s| s.detect).collect());
         report("time to consistent books", samples.iter().map(|s| s.book).collect());
         report("time to recovered user stream", samples.iter().map(|s| s.user).collect());
-        app.stop().await;
-        sim.shutdown().await;
-        let _ = std::fs::remove_dir_all(&dir);
+        stack.stop().await;
     });
 }
