@@ -370,15 +370,7 @@ async fn orders_open_on_the_venue_under_our_prefix_are_adopted() {
     };
     let resting = (stack.best_ask().await * Decimal::new(90, 2)).round_dp(2);
     // Another process on the same account sends an order with our prefix.
-    let config = exchange_binance::BinanceConfig::new(
-        "binance",
-        stack.sim.rest_url(),
-        stack.sim.stream_url(),
-        stack.sim.ws_api_url(),
-        stack.sim.api_key(),
-        exchange_binance::ApiSecret::new(stack.sim.api_secret()),
-    );
-    let other = exchange_binance::BinanceExchange::new(config).unwrap();
+    let other = stack.venue_client();
     let ours = NewOrder {
         client_order_id: "omsd-adopt-me-1".into(),
         ..placed_order(resting)

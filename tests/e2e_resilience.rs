@@ -358,3 +358,49 @@ async fn clock_skew_is_detected_and_corrected() {
     settle_and_compare(&stack).await;
     stack.stop().await;
 }
+
+/// While the user stream is down, open orders are polled over REST: a change made on the venue
+/// (here a cancel by another client of the account) shows up within the polling interval,
+/// before the stream is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_orders_are_polled_while_the_user_stream_is_down() {
+    use exchange_core::Exchange;
+    let Some(stack) = start(exchange_sim::SimConfig::demo()).await else {
+        return;
+    };
+    let best_ask = stack.best_ask().await;
+    let (_, order) = stack
+        .post_order(Some("poll-rest"), &crossing_buy(price_below(best_ask)))
+        .await;
+    assert_eq!(order["status"], json!("new"), "{order}");
+    let deaf = stack.inject(json!({"fault": "ignore_pongs", "params": {"target": "ws_api"}}));
+    let down = poll(Duration::from_secs(5), || async {
+        let (_, venues) = stack.get_json("/v1/venues").await;
+        (venues[0]["user_stream_connected"] == json!(false)).then_some(())
+    })
+    .await;
+    assert!(down.is_some(), "the user stream is declared down");
+
+    let coid = order["client_order_id"].as_str().unwrap();
+    stack
+        .venue_client()
+        .cancel_order("BTCUSDT", coid)
+        .await
+        .expect("canceled on the venue");
+    let id = order["id"].as_i64().unwrap();
+    let seen = poll(Duration::from_secs(3), || async {
+        let (_, order) = stack.get_json(&format!("/v1/orders/{id}")).await;
+        (order["status"] == json!("canceled")).then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "the poller saw the cancel");
+    let (_, venues) = stack.get_json("/v1/venues").await;
+    assert_eq!(
+        venues[0]["user_stream_connected"],
+        json!(false),
+        "learned by polling, not the stream"
+    );
+    stack.sim.faults().clear(deaf);
+    settle_and_compare(&stack).await;
+    stack.stop().await;
+}

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use exchange_binance::{ApiSecret, BinanceConfig, BinanceExchange};
+mod common;
+
+use exchange_binance::{ApiSecret, BinanceExchange};
 use exchange_core::{
     BookUpdate, Exchange, ExchangeError, ExecutionKind, Instrument, MarketEvent, NewOrder,
     OrderBook, OrderStatus, OrderType, Side, TimeInForce, UserEvent,
@@ -26,14 +28,7 @@ async fn venue() -> Venue {
         Ok(sim) => sim,
         Err(e) => panic!("simulator did not start: {e}"),
     };
-    let config = BinanceConfig::new(
-        "sim",
-        sim.rest_url(),
-        sim.stream_url(),
-        sim.ws_api_url(),
-        sim.api_key(),
-        ApiSecret::new(sim.api_secret()),
-    );
+    let config = common::sim_config(&sim);
     let exchange = match BinanceExchange::new(config) {
         Ok(ex) => ex,
         Err(e) => panic!("adapter: {e}"),

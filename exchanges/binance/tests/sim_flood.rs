@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use exchange_binance::{ApiSecret, BinanceConfig, BinanceExchange};
+mod common;
+
+use exchange_binance::BinanceExchange;
 use exchange_core::{Exchange, ExchangeError, NewOrder, OrderType, Side, TimeInForce};
 use rust_decimal_macros::dec;
 
@@ -20,14 +22,7 @@ async fn a_flood_never_draws_a_429_from_the_simulator() {
         Ok(sim) => sim,
         Err(e) => panic!("simulator did not start: {e}"),
     };
-    let mut config = BinanceConfig::new(
-        "sim",
-        sim.rest_url(),
-        sim.stream_url(),
-        sim.ws_api_url(),
-        sim.api_key(),
-        ApiSecret::new(sim.api_secret()),
-    );
+    let mut config = common::sim_config(&sim);
     config.limiter.data_max_wait = Duration::from_millis(500);
     config.limiter.order_max_wait = Duration::from_millis(500);
     let exchange = match BinanceExchange::new(config) {

@@ -159,6 +159,18 @@ pub fn config(rest_url: &str, ws_url: &str) -> BinanceConfig {
     )
 }
 
+/// A configuration for the simulator's demo account.
+pub fn sim_config(sim: &exchange_sim::SimHandle) -> BinanceConfig {
+    BinanceConfig::new(
+        "sim",
+        sim.rest_url(),
+        sim.stream_url(),
+        sim.ws_api_url(),
+        sim.api_key(),
+        ApiSecret::new(sim.api_secret()),
+    )
+}
+
 pub fn adapter(rest_url: &str, ws_url: &str) -> BinanceExchange {
     adapter_with(config(rest_url, ws_url))
 }
