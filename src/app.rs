@@ -5,13 +5,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use exchange_core::{MarketEvent, UserEvent};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -20,6 +18,7 @@ use crate::control::{self, AppState};
 use crate::market::{MarketData, MarketHandle};
 use crate::oms::{Oms, OmsHandle, OmsSettings};
 use crate::store::{self, Store};
+use crate::supervisor::{Readiness, Supervisor};
 use crate::telemetry;
 use crate::venues::{self, Venue, VenueEndpoints, Venues};
 
@@ -29,21 +28,29 @@ pub struct App {
     intake: CancellationToken,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    adapter_tasks: Vec<JoinHandle<()>>,
     store: Arc<dyn Store>,
     sims: Vec<exchange_sim::SimHandle>,
-    ready: Arc<AtomicBool>,
+    readiness: Arc<Readiness>,
+    supervisor: Supervisor,
 }
 
-/// Runs the daemon until `shutdown` completes, then stops it gracefully.
+/// Runs the daemon until `shutdown` completes, then stops it gracefully. Returns an error
+/// (the process exits non-zero, so systemd restarts it) when a long-lived task failed.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let app = App::start(config).await?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    shutdown.await;
-    tracing::info!("shutdown requested");
+    let failed = app.supervisor.failed();
+    tokio::select! {
+        () = shutdown => tracing::info!("shutdown requested"),
+        () = failed.cancelled() => {}
+    }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let failure = app.readiness.failure();
     app.stop().await;
-    Ok(())
+    match failure {
+        Some(failure) => anyhow::bail!("{failure}"),
+        None => Ok(()),
+    }
 }
 
 /// Opens the configured store and runs its migrations.
@@ -75,19 +82,22 @@ impl App {
             request_timeout,
             poll_interval: Duration::from_millis(config.oms.poll_interval_ms),
         };
-        let (oms, oms_handle) = Oms::new(
+        let readiness = Arc::new(Readiness::default());
+        let supervisor = Supervisor::new(tasks.clone(), shutdown.clone(), readiness.clone());
+        let (market, market_handle) = MarketData::new();
+        let (mut oms, oms_handle) = Oms::new(
             store.clone(),
             venues.clone(),
+            market_handle.mids(),
             settings,
             shutdown.child_token(),
         );
-        tasks.spawn(oms.run());
-        let (market, market_handle) = MarketData::new();
-        tasks.spawn(market.run(shutdown.child_token()));
+        oms.load().await.context("loading the order working set")?;
+        supervisor.spawn("order_processor", oms.run());
+        supervisor.spawn("market_data", market.run(shutdown.child_token()));
         spawn_health_sampler(&venues, &tasks, &shutdown);
-        let adapter_tasks = spawn_streams(&venues, &oms_handle, &market_handle, &tasks, &shutdown);
+        spawn_streams(&venues, &oms_handle, &market_handle, &supervisor, &shutdown);
 
-        let ready = Arc::new(AtomicBool::new(false));
         let listener = tokio::net::TcpListener::bind(config.control.listen)
             .await
             .with_context(|| format!("binding the control port {}", config.control.listen))?;
@@ -96,11 +106,11 @@ impl App {
             oms: oms_handle.clone(),
             venues: venues.clone(),
             market: market_handle,
-            ready: ready.clone(),
+            readiness: readiness.clone(),
             submit_wait: Duration::from_millis(config.oms.submit_wait_ms),
         };
         let intake_token = intake.clone();
-        tasks.spawn(async move {
+        supervisor.spawn("control_port", async move {
             if let Err(e) = control::serve(listener, state, intake_token).await {
                 tracing::error!(error = %e, "control port failed");
             }
@@ -108,6 +118,18 @@ impl App {
         tracing::info!(%control_addr, "control port listening");
 
         for venue in venues.iter() {
+            // The user stream's first subscription starts a reconciliation; start-up joins it,
+            // so that once ready no second pause follows at once.
+            let deadline = tokio::time::Instant::now() + STREAM_WAIT;
+            while !venue.user_stream_up() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if !venue.user_stream_up() {
+                tracing::warn!(
+                    venue = venue.name(),
+                    "user stream not up yet: reconciling over REST; orders are polled until it is"
+                );
+            }
             let report = oms_handle
                 .reconcile(venue.name())
                 .await
@@ -120,17 +142,17 @@ impl App {
                 );
             }
         }
-        ready.store(true, Ordering::Relaxed);
-        telemetry::ready(true);
+        readiness.set_reconciled(true);
+        telemetry::ready(oms_handle.store_up() && !readiness.failed());
         Ok(App {
             control_addr,
             intake,
             shutdown,
             tasks,
-            adapter_tasks,
             store,
             sims,
-            ready,
+            readiness,
+            supervisor,
         })
     }
 
@@ -144,9 +166,28 @@ impl App {
         &self.sims
     }
 
+    /// Whether the daemon reports ready (reconciled, store up, no task failed).
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.readiness
+    }
+
+    /// Runs `task` under supervision: if it panics or ends before shutdown, readiness turns
+    /// false and [`run`] stops the daemon with an error.
+    pub fn spawn_supervised<F>(&self, name: &'static str, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.supervisor.spawn(name, task);
+    }
+
+    /// Fires when a supervised task failed.
+    pub fn failed(&self) -> CancellationToken {
+        self.supervisor.failed()
+    }
+
     /// Stops intake, drains in-flight venue calls, stops streams, closes the store.
     pub async fn stop(self) {
-        self.ready.store(false, Ordering::Relaxed);
+        self.readiness.set_reconciled(false);
         telemetry::ready(false);
         self.intake.cancel();
         self.shutdown.cancel();
@@ -156,9 +197,6 @@ impl App {
             .is_err()
         {
             tracing::warn!("some tasks did not stop within 30 s");
-        }
-        for task in self.adapter_tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         self.store.close().await;
         for sim in self.sims {
@@ -216,23 +254,29 @@ fn spawn_streams(
     venues: &Venues,
     oms: &OmsHandle,
     market: &MarketHandle,
-    tasks: &TaskTracker,
+    supervisor: &Supervisor,
     shutdown: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    let mut handles = Vec::new();
+) {
     for venue in venues.iter() {
         let name = venue.name().to_string();
         let (user_tx, mut user_rx) = mpsc::channel::<UserEvent>(1024);
-        handles.push(
+        supervisor.watch(
+            "user_stream",
             venue
                 .exchange
                 .spawn_user_stream(user_tx, shutdown.child_token()),
         );
         let (oms, venue_name) = (oms.clone(), name.clone());
-        tasks.spawn(async move {
-            while let Some(event) = user_rx.recv().await {
+        let forwarder_shutdown = shutdown.clone();
+        supervisor.spawn("user_forwarder", async move {
+            loop {
+                let event = tokio::select! {
+                    () = forwarder_shutdown.cancelled() => return,
+                    event = user_rx.recv() => event,
+                };
+                let Some(event) = event else { return };
                 if !oms.user_event(&venue_name, event).await {
-                    break;
+                    return;
                 }
             }
         });
@@ -243,15 +287,22 @@ fn spawn_streams(
             .values()
             .map(|i| i.venue_symbol.clone())
             .collect();
-        handles.push(venue.exchange.spawn_market_stream(
-            symbols,
-            market_tx,
-            shutdown.child_token(),
-        ));
+        supervisor.watch(
+            "market_stream",
+            venue
+                .exchange
+                .spawn_market_stream(symbols, market_tx, shutdown.child_token()),
+        );
         let events_tx = market.events_tx();
-        tasks.spawn(async move {
+        let forwarder_shutdown = shutdown.clone();
+        supervisor.spawn("market_forwarder", async move {
             let mut dropped = 0u64;
-            while let Some(event) = market_rx.recv().await {
+            loop {
+                let event = tokio::select! {
+                    () = forwarder_shutdown.cancelled() => return,
+                    event = market_rx.recv() => event,
+                };
+                let Some(event) = event else { return };
                 // Book updates are never dropped (a lost delta would corrupt the book; back
                 // pressure makes the adapter fall behind and resync instead). Trades may be.
                 let sent = match event {
@@ -275,8 +326,10 @@ fn spawn_streams(
             }
         });
     }
-    handles
 }
+
+/// How long start-up waits for a venue's user stream before reconciling without it.
+const STREAM_WAIT: Duration = Duration::from_secs(10);
 
 /// How often adapters' health snapshots are exported as metrics.
 const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);

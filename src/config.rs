@@ -7,6 +7,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod risk;
+
+pub use risk::{InstrumentRiskConfig, OrderRateConfig, RiskConfig};
+
 /// The whole daemon configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +128,9 @@ pub struct VenueConfig {
     /// Connection and pacing tuning; every field defaults to the adapter's venue-safe value.
     #[serde(default)]
     pub tuning: VenueTuning,
+    /// Pre-trade risk limits (`[venues.risk]`); defaults to a 2% price band and nothing else.
+    #[serde(default)]
+    pub risk: RiskConfig,
 }
 
 /// Optional per-venue tuning of the resilience toolkit. `None` keeps the adapter's default.
@@ -383,6 +390,7 @@ impl Config {
                 problems.push(format!("{at}: recv_window_ms must be in 1..=60000"));
             }
             problems.extend(v.tuning.problems(&at));
+            problems.extend(v.risk.problems(&at, &v.symbols));
         }
         if problems.is_empty() {
             Ok(())
@@ -428,77 +436,4 @@ impl VenueTuning {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shipped_configs_are_valid() {
-        for file in ["config/default.toml", "config/sim-standalone.toml"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            let text = std::fs::read_to_string(&path).unwrap();
-            let config = Config::from_toml(&text).unwrap();
-            config.validate().unwrap_or_else(|e| panic!("{file}: {e}"));
-        }
-    }
-
-    #[test]
-    fn validate_reports_every_problem() {
-        let config = Config::from_toml(
-            r#"
-            log = { format = "xml" }
-            store = { url = "mysql://x" }
-            [[venues]]
-            name = "b"
-            kind = "kraken"
-            symbols = ["BTCUSDT"]
-            credentials = "env"
-            tuning = { rate_limit_margin = 1.5, pong_timeout_ms = 0, ping_interval_ms = 100 }
-            "#,
-        )
-        .unwrap();
-        let err = config.validate().unwrap_err();
-        let text = err.to_string();
-        for needle in [
-            "log.format",
-            "store.url",
-            "unknown kind",
-            "rest_url",
-            "api_key_env",
-            "BTCUSDT",
-            "rate_limit_margin",
-            "pong_timeout_ms",
-            "ping_interval_ms",
-        ] {
-            assert!(text.contains(needle), "missing '{needle}' in {text}");
-        }
-        assert!(err.0.len() >= 7, "{err}");
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        assert!(Config::from_toml("[control]\nlisten = \"127.0.0.1:1\"\nport = 3\n").is_err());
-    }
-
-    #[test]
-    fn env_overrides() {
-        let mut config = Config::from_toml(
-            "[[venues]]\nname = \"bin-1\"\nkind = \"binance\"\nsymbols = [\"BTC-USDT\"]\n",
-        )
-        .unwrap();
-        let env = |k: &str| match k {
-            "OMSD_CONTROL_LISTEN" => Some("127.0.0.1:9000".to_string()),
-            "OMSD_STORE_URL" => Some("postgres://db/omsd".to_string()),
-            "OMSD_VENUE_BIN_1_REST_URL" => Some("http://127.0.0.1:1".to_string()),
-            _ => None,
-        };
-        config.apply_env(env).unwrap();
-        assert_eq!(config.control.listen.port(), 9000);
-        assert_eq!(config.store.url, "postgres://db/omsd");
-        assert_eq!(
-            config.venues[0].rest_url.as_deref(),
-            Some("http://127.0.0.1:1")
-        );
-        let bad = |k: &str| (k == "OMSD_METRICS_LISTEN").then(|| "nope".to_string());
-        assert!(config.apply_env(bad).is_err());
-    }
-}
+mod tests;

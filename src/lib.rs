@@ -7,6 +7,7 @@
 //! - [`market`]: local books kept from the venues' market streams;
 //! - [`store`]: orders, events, fills and idempotency keys on SQLite or PostgreSQL;
 //! - [`control`]: the HTTP+JSON control port;
+//! - [`supervisor`]: supervision of long-lived tasks and readiness;
 //! - [`telemetry`]: every metric name, logging set-up.
 
 pub mod app;
@@ -15,5 +16,6 @@ pub mod control;
 pub mod market;
 pub mod oms;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod venues;

@@ -3,14 +3,19 @@
 //! served as a price (DESIGN invariant 5).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use exchange_core::{BookUpdate, Level, MarketEvent, OrderBook};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::oms::limits::BookMid;
 use crate::telemetry;
+
+/// Every book's sync state and mid, published for the pre-trade price band.
+pub type MidTable = Arc<HashMap<(String, String), BookMid>>;
 
 /// Bound of the queue between adapters and the book keeper; data beyond it is dropped, counted.
 pub const MARKET_QUEUE: usize = 8192;
@@ -63,12 +68,18 @@ enum Query {
 pub struct MarketHandle {
     events_tx: mpsc::Sender<(String, MarketEvent)>,
     query_tx: mpsc::Sender<Query>,
+    mids_rx: watch::Receiver<MidTable>,
 }
 
 impl MarketHandle {
     /// The sender adapters' events are forwarded into, tagged with the venue name.
     pub fn events_tx(&self) -> mpsc::Sender<(String, MarketEvent)> {
         self.events_tx.clone()
+    }
+
+    /// Book mids and sync states, updated whenever one changes.
+    pub fn mids(&self) -> watch::Receiver<MidTable> {
+        self.mids_rx.clone()
     }
 
     /// The best `depth` levels of a book, or `None` if the book is unknown.
@@ -107,21 +118,25 @@ pub struct MarketData {
     books: HashMap<(String, String), TrackedBook>,
     events_rx: mpsc::Receiver<(String, MarketEvent)>,
     query_rx: mpsc::Receiver<Query>,
+    mids_tx: watch::Sender<MidTable>,
 }
 
 impl MarketData {
     pub fn new() -> (MarketData, MarketHandle) {
         let (events_tx, events_rx) = mpsc::channel(MARKET_QUEUE);
         let (query_tx, query_rx) = mpsc::channel(64);
+        let (mids_tx, mids_rx) = watch::channel(MidTable::default());
         (
             MarketData {
                 books: HashMap::new(),
                 events_rx,
                 query_rx,
+                mids_tx,
             },
             MarketHandle {
                 events_tx,
                 query_tx,
+                mids_rx,
             },
         )
     }
@@ -164,6 +179,13 @@ impl MarketData {
                 }
                 tracked.book.apply(&update);
                 telemetry::book_update(venue, symbol, kind, tracked.book.in_sync());
+                let mid = book_mid(&tracked.book);
+                let key = (venue.to_string(), symbol.clone());
+                if self.mids_tx.borrow().get(&key) != Some(&mid) {
+                    self.mids_tx.send_modify(|table| {
+                        Arc::make_mut(table).insert(key, mid);
+                    });
+                }
             }
         }
     }
@@ -212,4 +234,16 @@ impl MarketData {
             }
         }
     }
+}
+
+/// The book's mid when it is in sync and has both sides.
+fn book_mid(book: &OrderBook) -> BookMid {
+    let in_sync = book.in_sync();
+    let mid = match (book.best_bid(), book.best_ask()) {
+        (Some(bid), Some(ask)) if in_sync => {
+            Some((bid.price + ask.price) / rust_decimal::Decimal::TWO)
+        }
+        _ => None,
+    };
+    BookMid { in_sync, mid }
 }

@@ -79,6 +79,25 @@ pub const STREAM_CONNECTED: &str = "omsd_venue_stream_connected";
 pub const STREAM_RECONNECTS: &str = "omsd_venue_stream_reconnects_total";
 /// Streams declared stale (no data or lagging venue event times).
 pub const STREAM_STALE: &str = "omsd_venue_stream_stale_total";
+/// Venue statements that contradicted what omsd had inferred (for example an order recorded
+/// as never accepted that the venue later showed), by reason.
+pub const ORDER_DISCREPANCIES: &str = "omsd_order_discrepancies_total";
+/// Failed order sends that came after the venue had already reported the order (state kept).
+pub const LATE_SEND_FAILURES: &str = "omsd_order_late_send_failures_total";
+/// Orders whose fills still do not add up to their filled quantity after fetching their trades.
+pub const FILLS_INCOMPLETE: &str = "omsd_order_fills_incomplete_total";
+/// Venue fills that matched no stored order (kept for adoption).
+pub const UNMATCHED_FILLS: &str = "omsd_unmatched_fills_total";
+/// Unreadable execution reports (each triggers a reconciliation).
+pub const USER_STREAM_GAPS: &str = "omsd_user_stream_gaps_total";
+/// 1 while the store takes writes; 0 while new orders are refused because it does not.
+pub const STORE_UP: &str = "omsd_store_up";
+/// Group commits written by the order processor.
+pub const STORE_COMMITS: &str = "omsd_store_commits_total";
+/// Order changes and new orders written by those commits.
+pub const STORE_COMMIT_ROWS: &str = "omsd_store_commit_rows_total";
+/// Long-lived tasks that panicked or ended unexpectedly (the daemon then exits).
+pub const TASK_FAILURES: &str = "omsd_task_failures_total";
 /// Venue messages that could not be understood (logged and skipped).
 pub const MALFORMED_MESSAGES: &str = "omsd_venue_malformed_messages_total";
 
@@ -305,4 +324,72 @@ pub fn venue_health(h: &exchange_core::VenueHealth) {
         }
     }
     counter!(MALFORMED_MESSAGES, "venue" => venue).absolute(h.malformed_messages_total);
+}
+
+pub fn order_discrepancy(venue: &str, reason: &'static str) {
+    counter!(ORDER_DISCREPANCIES, "venue" => venue.to_string(), "reason" => reason).increment(1);
+}
+
+pub fn late_send_failure(venue: &str) {
+    counter!(LATE_SEND_FAILURES, "venue" => venue.to_string()).increment(1);
+}
+
+pub fn fills_incomplete(venue: &str) {
+    counter!(FILLS_INCOMPLETE, "venue" => venue.to_string()).increment(1);
+}
+
+pub fn unmatched_fills(venue: &str, count: usize) {
+    counter!(UNMATCHED_FILLS, "venue" => venue.to_string()).increment(count as u64);
+}
+
+pub fn user_stream_gap(venue: &str) {
+    counter!(USER_STREAM_GAPS, "venue" => venue.to_string()).increment(1);
+}
+
+pub fn store_available(up: bool) {
+    gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+/// Counted per batch, not per row (the hot loop).
+pub fn batch_committed(rows: usize) {
+    counter!(STORE_COMMITS).increment(1);
+    counter!(STORE_COMMIT_ROWS).increment(rows as u64);
+}
+
+pub fn task_failed(task: &'static str, detail: &str) {
+    tracing::error!(
+        task,
+        detail,
+        "a long-lived task failed: omsd stops so that it is restarted"
+    );
+    counter!(TASK_FAILURES, "task" => task).increment(1);
+}
+
+/// Orders refused by a pre-trade risk limit, by venue and rule (the refusal code).
+pub const RISK_REFUSALS: &str = "omsd_risk_refusals_total";
+/// Orders the venue's order-rate window refused (each is also a `rule="order_rate"` refusal);
+/// its own series so that an alert does not depend on the rule label.
+pub const RISK_ORDER_RATE_TRIPS: &str = "omsd_risk_order_rate_trips_total";
+/// 1 while the kill switch is engaged (every new order refused), else 0.
+pub const KILL_SWITCH_ENGAGED: &str = "omsd_kill_switch_engaged";
+
+/// An order refused by a risk limit; `rule` is the refusal code (a bounded set).
+pub fn risk_refused(venue: &str, rule: &'static str, message: &str) {
+    counter!(RISK_REFUSALS, "venue" => venue.to_string(), "rule" => rule).increment(1);
+    if rule == crate::oms::limits::code::ORDER_RATE {
+        tracing::warn!(venue, rule, message, "order-rate limit tripped");
+        counter!(RISK_ORDER_RATE_TRIPS, "venue" => venue.to_string()).increment(1);
+    } else {
+        tracing::info!(venue, rule, message, "order refused by a risk limit");
+    }
+}
+
+/// The kill switch was engaged or released (also called at start with the stored state).
+pub fn kill_switch(engaged: bool) {
+    if engaged {
+        tracing::warn!(engaged, "kill switch engaged: new orders are refused");
+    } else {
+        tracing::info!(engaged, "kill switch released");
+    }
+    gauge!(KILL_SWITCH_ENGAGED).set(if engaged { 1.0 } else { 0.0 });
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use exchange_core::{Exchange, Instrument};
@@ -122,7 +122,10 @@ pub struct Venue {
     /// Configured instruments by canonical name.
     pub instruments: HashMap<String, Instrument>,
     user_stream_up: AtomicBool,
-    reconciling: AtomicBool,
+    /// Reconciliation runs under way (each pauses submissions until it ends).
+    reconciling: AtomicU32,
+    /// Until the first run ends, submissions are paused too.
+    started: AtomicBool,
     reconciliations: AtomicU64,
 }
 
@@ -159,7 +162,8 @@ impl Venue {
             exchange,
             instruments,
             user_stream_up: AtomicBool::new(false),
-            reconciling: AtomicBool::new(true),
+            reconciling: AtomicU32::new(0),
+            started: AtomicBool::new(false),
             reconciliations: AtomicU64::new(0),
         })
     }
@@ -183,14 +187,18 @@ impl Venue {
         self.user_stream_up.load(Ordering::Relaxed)
     }
 
-    pub fn set_reconciling(&self, on: bool) {
-        self.reconciling.store(on, Ordering::Relaxed);
+    /// A reconciliation run starts: submissions pause until every run has ended.
+    pub fn begin_reconcile(&self) {
+        self.reconciling.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records a finished reconciliation (and resumes submissions).
-    pub fn reconciled(&self) {
+    /// A reconciliation run ended (the others, if any, keep the pause).
+    pub fn end_reconcile(&self) {
+        let _ = self
+            .reconciling
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.started.store(true, Ordering::Relaxed);
         self.reconciliations.fetch_add(1, Ordering::Relaxed);
-        self.set_reconciling(false);
     }
 
     /// Reconciliations finished since start.
@@ -198,9 +206,10 @@ impl Venue {
         self.reconciliations.load(Ordering::Relaxed)
     }
 
-    /// While reconciling, new submissions for this venue are refused (retryable 503).
+    /// While reconciling (or before the first reconciliation ended), new submissions for this
+    /// venue are refused (retryable 503).
     pub fn reconciling(&self) -> bool {
-        self.reconciling.load(Ordering::Relaxed)
+        self.reconciling.load(Ordering::Relaxed) > 0 || !self.started.load(Ordering::Relaxed)
     }
 }
 

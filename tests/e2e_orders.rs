@@ -93,9 +93,16 @@ async fn crossing_order_is_filled_and_stored(backend: Backend) {
         assert!(px <= price, "buy filled above its limit: {px} > {price}");
     }
 
-    let (db_status, db_fills) = stored_rows(&stack, id).await;
-    assert_eq!(db_status, "filled");
-    assert_eq!(db_fills, fills.len() as i64);
+    // The venue's answer is served from memory; its rows are durable one group commit later.
+    let stored = poll(Duration::from_secs(2), || async {
+        let (db_status, db_fills) = stored_rows(&stack, id).await;
+        (db_status == "filled" && db_fills == fills.len() as i64).then_some(())
+    })
+    .await;
+    assert!(
+        stored.is_some(),
+        "order {id} and its fills not stored within 2 s"
+    );
     assert_eq!(stack.sim_orders_received(), 1);
     stack.stop().await;
 }

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// For a risk refusal: the configured limit the order hit.
+    pub limit: Option<String>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            limit: None,
         }
     }
 
@@ -36,7 +39,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(limit) = self.limit {
+            error["limit"] = json!(limit);
+        }
+        let body = json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }
@@ -47,6 +54,15 @@ impl From<OmsError> for ApiError {
             OmsError::Invalid { code, message } => ApiError::bad_request(code, message),
             OmsError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            OmsError::Risk {
+                code,
+                message,
+                limit,
+            } => {
+                let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+                error.limit = Some(limit);
+                error
             }
             OmsError::NotFound(id) => ApiError::not_found(format!("order {id} not found")),
             OmsError::Unavailable { code, message } => {

@@ -4,18 +4,18 @@
 //! bound listener until shutdown. Every error is `{"error": {"code", "message"}}`.
 
 mod error;
+mod ops;
 mod orders;
 pub mod views;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,6 +25,7 @@ pub use error::ApiError;
 
 use crate::market::{BookStatus, MarketHandle, TopOfBook};
 use crate::oms::OmsHandle;
+use crate::supervisor::Readiness;
 use crate::telemetry;
 use crate::venues::Venues;
 
@@ -34,7 +35,7 @@ pub struct AppState {
     pub oms: OmsHandle,
     pub venues: Arc<Venues>,
     pub market: MarketHandle,
-    pub ready: Arc<AtomicBool>,
+    pub readiness: Arc<Readiness>,
     /// How long submit and cancel wait for the venue's answer before returning.
     pub submit_wait: Duration,
 }
@@ -45,6 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders", get(orders::list).post(orders::submit))
         .route("/v1/orders/{id}", get(orders::get).delete(orders::cancel))
         .route("/v1/venues", get(venues))
+        .route("/v1/balances", get(ops::balances))
+        .route(
+            "/v1/kill-switch",
+            get(ops::kill_switch).merge(post(ops::set_kill_switch)),
+        )
         .route("/v1/books/{venue}/{symbol}", get(book))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -76,6 +82,8 @@ fn endpoint_label(path: &str) -> &'static str {
         "/v1/orders" => "/v1/orders",
         "/v1/orders/{id}" => "/v1/orders/{id}",
         "/v1/venues" => "/v1/venues",
+        "/v1/balances" => "/v1/balances",
+        "/v1/kill-switch" => "/v1/kill-switch",
         "/v1/books/{venue}/{symbol}" => "/v1/books/{venue}/{symbol}",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
@@ -100,15 +108,20 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.ready.load(Ordering::Relaxed) {
-        Json(json!({ "status": "ready" })).into_response()
+    let not_ready = if let Some(failure) = state.readiness.failure() {
+        Some(format!("{failure}; omsd is stopping"))
+    } else if !state.readiness.reconciled() {
+        Some("start-up reconciliation has not finished".to_string())
+    } else if !state.oms.store_up() {
+        Some("the order store is unavailable; new orders are refused".to_string())
     } else {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "start-up reconciliation has not finished",
-        )
-        .into_response()
+        None
+    };
+    match not_ready {
+        None => Json(json!({ "status": "ready" })).into_response(),
+        Some(message) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message).into_response()
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 //! check locally is refused with a 4xx before the OMS writes or sends anything.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::views::OrderView;
-use crate::oms::{OrderEvent, SEND_ANSWERED, SubmitRequest, Submitted};
+use crate::oms::{OrderDetail, SubmitRequest, Submitted};
 use crate::store::OrderFilter;
 
 /// `POST /v1/orders` body. Decimals are JSON strings.
@@ -108,47 +107,36 @@ pub async fn submit(
     body: Bytes,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let req = parse_submit(&headers, &body)?;
-    let mut events = state.oms.subscribe();
-    let (status, id) = match state.oms.submit(req).await? {
-        Submitted::Created(id) => (StatusCode::CREATED, id),
-        Submitted::Existing(id) => (StatusCode::OK, id),
-    };
-    if status == StatusCode::CREATED {
-        wait_for(&mut events, id, state.submit_wait, |e| {
-            e.kind == SEND_ANSWERED || e.status.is_terminal()
-        })
-        .await;
-    }
-    Ok((status, Json(load(&state, id).await?)))
-}
-
-/// Waits until the OMS broadcasts a change of order `id` that satisfies `done`, or `wait`.
-async fn wait_for(
-    events: &mut tokio::sync::broadcast::Receiver<OrderEvent>,
-    id: i64,
-    wait: Duration,
-    done: impl Fn(&OrderEvent) -> bool,
-) {
-    let _ = tokio::time::timeout(wait, async {
-        loop {
-            match events.recv().await {
-                Ok(e) if e.order_id == id && done(&e) => return,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
+    match state.oms.submit(req).await? {
+        Submitted::Created { order_id, answered } => {
+            let detail = match tokio::time::timeout(state.submit_wait, answered).await {
+                Ok(Ok(detail)) => Some(detail),
+                _ => None,
+            };
+            Ok((
+                StatusCode::CREATED,
+                Json(view(&state, order_id, detail).await?),
+            ))
         }
-    })
-    .await;
+        Submitted::Existing(id) => Ok((StatusCode::OK, Json(view(&state, id, None).await?))),
+    }
 }
 
-async fn load(state: &AppState, id: i64) -> Result<OrderView, ApiError> {
-    let store = state.oms.store();
-    let order = store
-        .get_order(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?;
-    let fills = store.fills_for_order(id).await?;
-    Ok(OrderView::new(order, fills))
+/// The order as the OMS knows it now (`detail` when the caller already has it).
+async fn view(
+    state: &AppState,
+    id: i64,
+    detail: Option<OrderDetail>,
+) -> Result<OrderView, ApiError> {
+    let detail = match detail {
+        Some(detail) => detail,
+        None => state
+            .oms
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?,
+    };
+    Ok(OrderView::new(detail.order, detail.fills))
 }
 
 fn order_id(raw: &str) -> Result<i64, ApiError> {
@@ -162,7 +150,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
-    Ok(Json(load(&state, order_id(&raw)?).await?))
+    Ok(Json(view(&state, order_id(&raw)?, None).await?))
 }
 
 /// `DELETE /v1/orders/{id}`: requests the cancel and answers with the order once the venue
@@ -172,13 +160,12 @@ pub async fn cancel(
     Path(raw): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = order_id(&raw)?;
-    let mut events = state.oms.subscribe();
-    state.oms.cancel(id).await?;
-    wait_for(&mut events, id, state.submit_wait, |e| {
-        e.status != OrderStatus::PendingCancel
-    })
-    .await;
-    Ok(Json(load(&state, id).await?))
+    let answered = state.oms.cancel(id).await?;
+    let detail = match tokio::time::timeout(state.submit_wait, answered).await {
+        Ok(Ok(detail)) => Some(detail),
+        _ => None,
+    };
+    Ok(Json(view(&state, id, detail).await?))
 }
 
 /// Query parameters of `GET /v1/orders`.
@@ -218,10 +205,25 @@ pub async fn list(
         limit,
     };
     let store = state.oms.store();
+    let orders = store.list_orders(&filter).await?;
+    // Live orders are answered from memory, where they may be newer than their rows.
+    let live = state
+        .oms
+        .live(orders.iter().map(|o| o.id).collect())
+        .await?;
     let mut views = Vec::new();
-    for order in store.list_orders(&filter).await? {
-        let fills = store.fills_for_order(order.id).await?;
-        views.push(OrderView::new(order, fills));
+    for (order, live) in orders.into_iter().zip(live) {
+        let detail = match live {
+            Some(detail) => detail,
+            None => {
+                let fills = store.fills_for_order(order.id).await?;
+                OrderDetail { order, fills }
+            }
+        };
+        if filter.status.is_some_and(|s| s != detail.order.status) {
+            continue;
+        }
+        views.push(OrderView::new(detail.order, detail.fills));
     }
     Ok(Json(views))
 }

@@ -26,6 +26,9 @@ pub struct OrderView {
     pub average_price: Option<Decimal>,
     pub venue_order_id: Option<String>,
     pub reject_reason: Option<String>,
+    /// The status is omsd's inference (e.g. `rejected` with `not_accepted_by_venue`), not the
+    /// venue's word; it is revised if the venue later shows the order.
+    pub status_inferred: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub fills: Vec<FillView>,
@@ -67,6 +70,7 @@ impl OrderView {
             average_price,
             venue_order_id: order.venue_order_id,
             reject_reason: order.reject_reason,
+            status_inferred: order.status_inferred,
             created_at_ms: order.created_at_ms,
             updated_at_ms: order.updated_at_ms,
             fills: fills

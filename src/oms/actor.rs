@@ -1,27 +1,39 @@
-//! The OMS actor: owns the command queue and applies every order change in arrival order.
+//! The OMS actor: its commands, its loop and one turn.
+//!
+//! A turn takes every command that is ready, applies each in memory, and queues the rows it
+//! produced and the effects that must wait for durability (venue requests, replies) in the
+//! pending batch; [`super::commit`] writes the batch in one transaction while the next turn is
+//! already being applied, and runs the effects once it is committed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use exchange_core::{ExchangeError, OrderStatus, UserEvent};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use exchange_core::{Balance, ExchangeError, Fill, OrderSnapshot, Placement, UserEvent};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::apply::Change;
+use super::commit::{Committer, Effect};
+use super::limits::{BookMid, Limits, OrderRateWindow};
+use super::working::WorkingSet;
 use super::{
-    Command, OmsError, OmsHandle, ReconcileReport, SubmitRequest, Submitted, ids, reconcile,
-    resolve, risk,
+    KillSwitch, KillSwitchOutcome, KillSwitchRequest, Observation, OmsError, OmsHandle,
+    OrderDetail, ReconcileReport, SubmitRequest, Submitted,
 };
-use crate::store::{CreateOutcome, NewOrderRecord, OrderRecord, Store};
+use crate::store::{BalanceRecord, FillRecord, OrderRecord, Store, StoreError, Watermark};
 use crate::telemetry;
 use crate::venues::Venues;
 
-const COMMAND_QUEUE: usize = 4096;
+/// Bound of the command queue (submits, venue answers, reports); senders wait when it is full.
+pub(super) const COMMAND_QUEUE: usize = 8192;
+/// Most commands one turn takes before it writes.
+const TURN_MAX: usize = 4096;
 const EVENT_FANOUT: usize = 4096;
 
-/// Event kind published once the venue answered (or failed to answer) an order send.
-pub const SEND_ANSWERED: &str = "send_answered";
+/// The book mids the price band is checked against, per (venue, venue symbol).
+pub type Mids = watch::Receiver<Arc<HashMap<(String, String), BookMid>>>;
 
 /// Timing settings of the OMS.
 #[derive(Debug, Clone, Copy)]
@@ -32,10 +44,137 @@ pub struct OmsSettings {
     pub poll_interval: Duration,
 }
 
+/// Messages to the OMS actor.
+pub(crate) enum Command {
+    Submit {
+        req: SubmitRequest,
+        reply: oneshot::Sender<Result<Submitted, OmsError>>,
+    },
+    Cancel {
+        order_id: i64,
+        reply: oneshot::Sender<Result<oneshot::Receiver<OrderDetail>, OmsError>>,
+    },
+    Get {
+        ids: Vec<i64>,
+        reply: oneshot::Sender<Vec<Option<OrderDetail>>>,
+    },
+    SetKillSwitch {
+        req: KillSwitchRequest,
+        reply: oneshot::Sender<Result<KillSwitchOutcome, OmsError>>,
+    },
+    GetKillSwitch {
+        reply: oneshot::Sender<KillSwitch>,
+    },
+    GetBalances {
+        reply: oneshot::Sender<Vec<BalanceRecord>>,
+    },
+    /// The venue's answer to a place request; `bound_venue_ms` is the venue time when the call
+    /// returned (an upper bound of the signed timestamp when the adapter could not say).
+    Placed {
+        order_id: i64,
+        placement: Placement,
+        bound_venue_ms: i64,
+    },
+    /// The venue's answer to a cancel request.
+    CancelAnswered {
+        order_id: i64,
+        result: Result<OrderSnapshot, ExchangeError>,
+    },
+    /// What the venue said about an order (a query, open or all orders); `done` fires once
+    /// the change is durable.
+    Observed {
+        order_id: i64,
+        obs: Observation,
+        fills: Vec<Fill>,
+        kind: &'static str,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Fills of one order found by a backfill or a trade fetch.
+    Backfill {
+        order_id: i64,
+        fills: Vec<Fill>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// A query task for an order ended (found or not).
+    ResolveEnded {
+        order_id: i64,
+    },
+    /// A trade fetch for an order ended.
+    FillsFetchEnded {
+        order_id: i64,
+    },
+    /// A query found no such order on the venue, at this venue time.
+    NotFound {
+        order_id: i64,
+        venue_ms: i64,
+    },
+    /// The live orders of a venue, for a poller.
+    Records {
+        venue: String,
+        reply: oneshot::Sender<Vec<OrderRecord>>,
+    },
+    /// An order of ours on the venue that the store does not know.
+    Adopt {
+        venue: String,
+        snapshot: OrderSnapshot,
+        fills: Vec<Fill>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Venue fills that match no stored order: kept for adoption.
+    Unmatched {
+        venue: String,
+        fills: Vec<Fill>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// An order read from the store for commands parked on it.
+    Loaded {
+        order_id: i64,
+        loaded: Result<Option<(OrderRecord, Vec<FillRecord>)>, StoreError>,
+    },
+    User {
+        venue: String,
+        event: UserEvent,
+    },
+    Balances {
+        venue: String,
+        balances: Vec<Balance>,
+    },
+    Watermarks {
+        marks: Vec<Watermark>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Start reconciling a venue (pauses its submissions until done).
+    Reconcile {
+        venue: String,
+        reply: Option<oneshot::Sender<ReconcileReport>>,
+    },
+    /// A reconciliation run ended; sent after all its other commands were applied.
+    Reconciled {
+        venue: String,
+        report: ReconcileReport,
+        reply: Option<oneshot::Sender<ReconcileReport>>,
+    },
+}
+
+impl Command {
+    /// The order a command is about, when it needs that order in memory.
+    fn order_scope(&self) -> Option<i64> {
+        match self {
+            Command::Cancel { order_id, .. }
+            | Command::Placed { order_id, .. }
+            | Command::CancelAnswered { order_id, .. }
+            | Command::Observed { order_id, .. }
+            | Command::Backfill { order_id, .. }
+            | Command::NotFound { order_id, .. } => Some(*order_id),
+            _ => None,
+        }
+    }
+}
+
 /// The OMS actor. Create with [`Oms::new`], then drive it with [`Oms::run`].
 pub struct Oms {
-    pub(super) store: Arc<dyn Store>,
     pub(super) venues: Arc<Venues>,
+    pub(super) store: Arc<dyn Store>,
     pub(super) cmd_tx: mpsc::Sender<Command>,
     cmd_rx: mpsc::Receiver<Command>,
     pub(super) events_tx: broadcast::Sender<super::OrderEvent>,
@@ -43,6 +182,22 @@ pub struct Oms {
     pub(super) shutdown: CancellationToken,
     pub(super) request_timeout: Duration,
     pub(super) poll_interval: Duration,
+    pub(super) work: WorkingSet,
+    pub(super) commit: Committer,
+    /// Commands waiting for their order to be read from the store.
+    pub(super) parked: HashMap<i64, Vec<Command>>,
+    /// Idempotency keys whose order is being written.
+    pub(super) pending_keys: HashMap<String, super::commit::PendingKey>,
+    pub(super) kill_switch: KillSwitch,
+    pub(super) limits: HashMap<String, Limits>,
+    pub(super) rate_windows: HashMap<String, OrderRateWindow>,
+    pub(super) mids: Mids,
+    /// (venue, asset) -> balance.
+    pub(super) balances: HashMap<(String, String), BalanceRecord>,
+    /// Reconciliation runs per venue.
+    pub(super) runs: HashMap<String, super::reconcile::Runs>,
+    /// Venues whose balances were loaded (position checks need them).
+    pub(super) balances_known: std::collections::HashSet<String>,
 }
 
 impl Oms {
@@ -50,17 +205,29 @@ impl Oms {
     pub fn new(
         store: Arc<dyn Store>,
         venues: Arc<Venues>,
+        mids: Mids,
         settings: OmsSettings,
         shutdown: CancellationToken,
     ) -> (Oms, OmsHandle) {
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, _) = broadcast::channel(EVENT_FANOUT);
+        let store_up = Arc::new(AtomicBool::new(true));
         let handle = OmsHandle {
             cmd_tx: cmd_tx.clone(),
             events_tx: events_tx.clone(),
             store: store.clone(),
+            store_up: store_up.clone(),
         };
+        let mut limits = HashMap::new();
+        let mut rate_windows = HashMap::new();
+        for venue in venues.iter() {
+            limits.insert(venue.name().to_string(), Limits::new(&venue.config.risk));
+            if let Some(rate) = &venue.config.risk.order_rate {
+                rate_windows.insert(venue.name().to_string(), OrderRateWindow::new(rate));
+            }
+        }
         let oms = Oms {
+            commit: Committer::new(store.clone(), store_up),
             store,
             venues,
             cmd_tx,
@@ -70,398 +237,268 @@ impl Oms {
             shutdown,
             request_timeout: settings.request_timeout,
             poll_interval: settings.poll_interval,
+            work: WorkingSet::new(),
+            parked: HashMap::new(),
+            pending_keys: HashMap::new(),
+            kill_switch: KillSwitch::default(),
+            limits,
+            rate_windows,
+            mids,
+            balances: HashMap::new(),
+            balances_known: Default::default(),
+            runs: HashMap::new(),
         };
         (oms, handle)
     }
 
+    /// Loads the working set from the store: live orders with their fills, recent
+    /// idempotency keys, balances and the kill switch. Call before [`Oms::run`].
+    pub async fn load(&mut self) -> Result<(), StoreError> {
+        super::submit::load_state(self).await
+    }
+
     /// Processes commands until shutdown, then drains: venue calls already in flight are
-    /// awaited (up to the request timeout) and their answers recorded before returning.
+    /// awaited (up to the request timeout), their answers applied and written.
     pub async fn run(mut self) {
         loop {
+            let retry = self.commit.retry_at();
+            let backlogged = self.commit.backlogged();
             tokio::select! {
-                cmd = self.cmd_rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd).await,
+                biased;
+                () = self.shutdown.cancelled() => break,
+                done = self.commit.finished() => self.on_commit(done),
+                () = sleep_until_opt(retry) => self.commit.retry_now(),
+                cmd = self.cmd_rx.recv(), if !backlogged => match cmd {
+                    Some(cmd) => self.turn(cmd, false),
                     None => break,
                 },
-                () = self.shutdown.cancelled() => break,
+            }
+            self.start_commit_if_idle();
+        }
+        self.drain().await;
+    }
+
+    /// Applies `first` and every other ready command, up to [`TURN_MAX`].
+    fn turn(&mut self, first: Command, draining: bool) {
+        self.dispatch(first, draining);
+        for _ in 1..TURN_MAX {
+            match self.cmd_rx.try_recv() {
+                Ok(cmd) => self.dispatch(cmd, draining),
+                Err(_) => break,
             }
         }
+    }
+
+    async fn drain(&mut self) {
         self.tasks.close();
         let deadline = tokio::time::Instant::now() + self.request_timeout + Duration::from_secs(1);
-        while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, self.cmd_rx.recv()).await {
-                Ok(Some(cmd)) => self.handle_during_drain(cmd).await,
-                Ok(None) | Err(_) => break,
+        loop {
+            let tasks_done = self.tasks.is_empty();
+            if tasks_done && self.commit.idle_and_empty() {
+                break;
             }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                done = self.commit.finished() => self.on_commit(done),
+                cmd = self.cmd_rx.recv(), if !tasks_done => match cmd {
+                    Some(cmd) => self.turn(cmd, true),
+                    None => break,
+                },
+                () = tokio::time::sleep(Duration::from_millis(20)), if tasks_done => {}
+            }
+            self.start_commit_if_idle();
         }
         while let Ok(cmd) = self.cmd_rx.try_recv() {
-            self.handle_during_drain(cmd).await;
+            self.dispatch(cmd, true);
         }
+        self.commit.flush_on_shutdown().await;
         tracing::info!(in_flight = self.tasks.len(), "order processor stopped");
     }
 
-    async fn handle_during_drain(&mut self, cmd: Command) {
-        match cmd {
-            Command::Submit { reply, .. } => {
-                let _ = reply.send(Err(OmsError::shutting_down()));
+    fn dispatch(&mut self, cmd: Command, draining: bool) {
+        if draining {
+            match cmd {
+                Command::Submit { reply, .. } => {
+                    let _ = reply.send(Err(OmsError::shutting_down()));
+                    return;
+                }
+                Command::Cancel { reply, .. } => {
+                    let _ = reply.send(Err(OmsError::shutting_down()));
+                    return;
+                }
+                other => return self.dispatch_live(other),
             }
-            Command::Cancel { reply, .. } => {
-                let _ = reply.send(Err(OmsError::shutting_down()));
-            }
-            other => self.handle(other).await,
         }
+        self.dispatch_live(cmd);
     }
 
-    async fn handle(&mut self, cmd: Command) {
-        let result = match cmd {
-            Command::Submit { req, reply } => {
-                let _ = reply.send(self.submit(req).await);
-                Ok(())
+    fn dispatch_live(&mut self, cmd: Command) {
+        if let Some(id) = cmd.order_scope()
+            && !self.work.contains(id)
+        {
+            self.park(id, cmd);
+            return;
+        }
+        match cmd {
+            Command::Submit { req, reply } => self.submit(req, reply),
+            Command::Cancel { order_id, reply } => self.cancel(order_id, reply),
+            Command::Get { ids, reply } => {
+                let found = ids
+                    .iter()
+                    .map(|id| self.work.get(*id).map(|l| l.detail()))
+                    .collect();
+                let _ = reply.send(found);
             }
-            Command::Cancel { order_id, reply } => {
-                let _ = reply.send(self.cancel(order_id).await);
-                Ok(())
+            Command::SetKillSwitch { req, reply } => self.set_kill_switch(req, reply),
+            Command::GetKillSwitch { reply } => {
+                let _ = reply.send(self.kill_switch.clone());
             }
-            Command::Placed { order_id, result } => self.on_placed(order_id, result).await,
+            Command::GetBalances { reply } => {
+                let mut all: Vec<BalanceRecord> = self.balances.values().cloned().collect();
+                all.sort_by(|a, b| (&a.venue, &a.asset).cmp(&(&b.venue, &b.asset)));
+                let _ = reply.send(all);
+            }
+            Command::Placed {
+                order_id,
+                placement,
+                bound_venue_ms,
+            } => self.on_placed(order_id, placement, bound_venue_ms),
             Command::CancelAnswered { order_id, result } => {
-                self.on_cancel_answered(order_id, result).await
+                self.on_cancel_answered(order_id, result)
             }
             Command::Observed {
                 order_id,
                 obs,
                 fills,
                 kind,
-            } => self
-                .observe(order_id, Change::new(obs, fills, kind))
-                .await
-                .map(|_| ()),
-            Command::NotOnVenue { order_id } => self.on_not_on_venue(order_id).await,
-            Command::Backfill { order_id, fills } => {
-                let outcome = self.observe(order_id, Change::fills(fills)).await;
-                outcome.map(|_| ())
+                done,
+            } => {
+                self.observe(order_id, super::apply::Change::new(obs, fills, kind));
+                self.commit.after(Effect::done(done));
+            }
+            Command::Backfill {
+                order_id,
+                fills,
+                done,
+            } => {
+                self.observe(order_id, super::apply::Change::fills(fills));
+                self.commit.after(Effect::done(done));
+            }
+            Command::ResolveEnded { order_id } => {
+                if let Some(live) = self.work.get_mut(order_id) {
+                    live.resolver = None;
+                }
+                self.after_change(order_id);
+            }
+            Command::FillsFetchEnded { order_id } => {
+                if let Some(live) = self.work.get_mut(order_id) {
+                    live.fetching_fills = false;
+                }
+                self.after_change(order_id);
+            }
+            Command::NotFound { order_id, venue_ms } => self.on_not_found(order_id, venue_ms),
+            Command::Records { venue, reply } => {
+                let _ = reply.send(self.work.records_of(&venue));
             }
             Command::Adopt {
                 venue,
                 snapshot,
                 fills,
-            } => self.adopt(&venue, snapshot, fills).await,
-            Command::User { venue, event } => self.on_user_event(&venue, event).await,
-            Command::Reconcile { venue, reply } => {
-                self.start_reconcile(&venue, reply);
-                Ok(())
+                done,
+            } => self.adopt(&venue, snapshot, fills, done),
+            Command::Unmatched { venue, fills, done } => self.keep_unmatched(&venue, fills, done),
+            Command::Loaded { order_id, loaded } => self.on_loaded(order_id, loaded),
+            Command::User { venue, event } => self.on_user_event(&venue, event),
+            Command::Balances { venue, balances } => self.on_balances(&venue, balances, true),
+            Command::Watermarks { marks, done } => {
+                self.commit.pending().watermarks.extend(marks);
+                self.commit.after(Effect::done(done));
             }
+            Command::Reconcile { venue, reply } => self.start_reconcile(&venue, reply),
             Command::Reconciled {
                 venue,
                 report,
                 reply,
-            } => {
-                if let Some(v) = self.venues.get(&venue) {
-                    v.reconciled();
-                }
-                let outcome = if report.failed == 0 {
-                    "ok"
-                } else {
-                    "incomplete"
-                };
-                telemetry::reconciliation(&venue, report.checked, report.changed, outcome);
-                if let Some(reply) = reply {
-                    let _ = reply.send(report);
-                }
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "order processor could not record a change; the next reconciliation repairs it");
+            } => self.on_reconciled(&venue, report, reply),
         }
     }
 
-    async fn submit(&mut self, req: SubmitRequest) -> Result<Submitted, OmsError> {
-        let venue = self
-            .venues
-            .get(&req.venue)
-            .cloned()
-            .ok_or_else(|| OmsError::Invalid {
-                code: "unknown_venue",
-                message: format!("venue '{}' is not configured", req.venue),
-            })?;
-        let instrument = risk::check(&venue, &req)?.clone();
-        let hash = ids::request_hash(&req);
-        if let Some(existing) = self
-            .store
-            .find_order_by_idempotency_key(&req.idempotency_key)
-            .await?
-        {
-            return same_request(existing, &hash).map(Submitted::Existing);
-        }
-        risk::venue_accepts_orders(&venue)?;
-        if venue.reconciling() {
-            return Err(OmsError::Unavailable {
-                code: "venue_reconciling",
-                message: format!(
-                    "venue '{}' is reconciling with the exchange; retry shortly",
-                    req.venue
-                ),
-            });
-        }
-        let client_order_id = req.client_order_id.clone().unwrap_or_else(|| {
-            ids::client_order_id(&req.venue, &venue.config.account, &req.idempotency_key)
-        });
-        let record = NewOrderRecord {
-            venue: req.venue.clone(),
-            account: venue.config.account.clone(),
-            symbol: req.symbol.clone(),
-            venue_symbol: instrument.venue_symbol.clone(),
-            client_order_id,
-            side: req.side,
-            order_type: req.order_type,
-            time_in_force: req.time_in_force,
-            quantity: req.quantity,
-            price: req.price,
-            idempotency_key: req.idempotency_key.clone(),
-            request_hash: hash.clone(),
-            created_at_ms: now_ms(),
-        };
-        match self.store.create_order(&record).await? {
-            CreateOutcome::Existing(existing) => {
-                same_request(existing, &hash).map(Submitted::Existing)
-            }
-            CreateOutcome::Created(order) => {
-                telemetry::order_submitted(&order.venue, &order.symbol, &order.client_order_id);
-                self.publish(&order, "created");
-                resolve::spawn_place(self, &venue, &order);
-                Ok(Submitted::Created(order.id))
-            }
+    /// Holds a command until its order is read from the store.
+    fn park(&mut self, order_id: i64, cmd: Command) {
+        let first = !self.parked.contains_key(&order_id);
+        self.parked.entry(order_id).or_default().push(cmd);
+        if first {
+            super::resolve::spawn_load(self, order_id, Duration::ZERO);
         }
     }
 
-    async fn cancel(&mut self, order_id: i64) -> Result<(), OmsError> {
-        let order = self
-            .store
-            .get_order(order_id)
-            .await?
-            .ok_or(OmsError::NotFound(order_id))?;
-        if order.status == OrderStatus::PendingCancel {
-            return Ok(());
-        }
-        if !super::state::cancellable(order.status) {
-            return Err(OmsError::Conflict {
-                code: "order_not_cancellable",
-                message: format!(
-                    "order {order_id} is {} and cannot be canceled",
-                    order.status
-                ),
-            });
-        }
-        let venue =
-            self.venues
-                .get(&order.venue)
-                .cloned()
-                .ok_or_else(|| OmsError::Unavailable {
-                    code: "unknown_venue",
-                    message: format!("venue '{}' is no longer configured", order.venue),
-                })?;
-        let changed = self
-            .force_status(&order, OrderStatus::PendingCancel, "cancel_requested")
-            .await?;
-        resolve::spawn_cancel(self, &venue, &changed);
-        Ok(())
-    }
-
-    async fn on_placed(
+    fn on_loaded(
         &mut self,
         order_id: i64,
-        result: Result<exchange_core::OrderSnapshot, ExchangeError>,
-    ) -> Result<(), crate::store::StoreError> {
-        let Some(order) = self.store.get_order(order_id).await? else {
-            return Ok(());
-        };
-        match result {
-            Ok(snapshot) => {
-                let change = Change::from_snapshot(&snapshot, false, "ack");
-                self.observe(order_id, change).await?;
+        loaded: Result<Option<(OrderRecord, Vec<FillRecord>)>, StoreError>,
+    ) {
+        match loaded {
+            Ok(Some((order, fills))) => {
+                if !self.work.contains(order_id) {
+                    self.admit_loaded(order, fills);
+                }
+                for cmd in self.parked.remove(&order_id).unwrap_or_default() {
+                    self.dispatch_live(cmd);
+                }
             }
-            Err(
-                e @ (ExchangeError::Rejected { .. }
-                | ExchangeError::Auth { .. }
-                | ExchangeError::NotFound { .. }
-                | ExchangeError::Unavailable { .. }),
-            ) => {
-                // Definitive: the venue refused it, or it was never sent (breaker open,
-                // venue paused or banned, in-flight cap reached).
-                telemetry::order_rejected(&order.venue, e.kind(), &e.to_string());
-                self.observe(order_id, Change::rejected(e.to_string(), "rejected"))
-                    .await?;
+            Ok(None) => {
+                for cmd in self.parked.remove(&order_id).unwrap_or_default() {
+                    if let Command::Cancel { reply, .. } = cmd {
+                        let _ = reply.send(Err(OmsError::NotFound(order_id)));
+                    }
+                }
             }
             Err(e) => {
-                tracing::warn!(order_id, venue = %order.venue, error = %e, "order outcome unknown; asking the venue");
-                let order = self
-                    .force_status(&order, OrderStatus::Unknown, "send_unknown")
-                    .await?;
-                if let Some(venue) = self.venues.get(&order.venue).cloned() {
-                    resolve::spawn_resolve(self, &venue, &order);
-                }
-            }
-        }
-        // Whatever the answer changed (possibly nothing: the stream may have been faster),
-        // tell waiting submitters that the venue has answered.
-        if let Some(order) = self.store.get_order(order_id).await? {
-            self.publish(&order, SEND_ANSWERED);
-        }
-        Ok(())
-    }
-
-    async fn on_cancel_answered(
-        &mut self,
-        order_id: i64,
-        result: Result<exchange_core::OrderSnapshot, ExchangeError>,
-    ) -> Result<(), crate::store::StoreError> {
-        match result {
-            Ok(snapshot) => self
-                .observe(
-                    order_id,
-                    Change::from_snapshot(&snapshot, true, "cancel_ack"),
-                )
-                .await
-                .map(|_| ()),
-            Err(e) => {
-                // Refused, unknown or lost: the venue's own answer decides the state.
-                tracing::info!(order_id, error = %e, "cancel not confirmed; querying the order");
-                if let Some(order) = self.store.get_order(order_id).await?
-                    && let Some(venue) = self.venues.get(&order.venue).cloned()
-                {
-                    resolve::spawn_resolve(self, &venue, &order);
-                }
-                Ok(())
+                tracing::warn!(order_id, error = %e, "cannot read an order from the store; retrying");
+                super::resolve::spawn_load(self, order_id, Duration::from_millis(500));
             }
         }
     }
 
-    async fn on_not_on_venue(&mut self, order_id: i64) -> Result<(), crate::store::StoreError> {
-        if let Some(order) = self.store.get_order(order_id).await? {
-            telemetry::unknown_resolved(&order.venue, order_id, "not_on_venue");
-            let reason =
-                "not found on the venue after its receive window: never accepted".to_string();
-            self.observe(order_id, Change::rejected(reason, "resolved_not_on_venue"))
-                .await?;
-        }
-        Ok(())
+    /// The venue time now, as the venue's adapter estimates it.
+    pub(super) fn venue_now_ms(&self, venue: &str) -> i64 {
+        self.venues
+            .get(venue)
+            .map(|v| v.exchange.venue_time_ms())
+            .unwrap_or_else(now_ms)
     }
 
-    async fn on_user_event(
-        &mut self,
-        venue: &str,
-        event: UserEvent,
-    ) -> Result<(), crate::store::StoreError> {
-        let Some(v) = self.venues.get(venue).cloned() else {
-            return Ok(());
-        };
-        match event {
-            UserEvent::Connected => {
-                v.set_user_stream_up(true);
-                telemetry::user_stream_connected(venue);
-                self.start_reconcile(venue, None);
-            }
-            UserEvent::Disconnected { reason } => {
-                let was_up = v.user_stream_up();
-                v.set_user_stream_up(false);
-                telemetry::user_stream_disconnected(venue, &reason);
-                if was_up {
-                    reconcile::spawn_poller(self, &v, self.poll_interval);
-                }
-            }
-            UserEvent::Execution(report) => {
-                let Some(order) = self
-                    .store
-                    .find_order_by_client_id(venue, &v.config.account, &report.client_order_id)
-                    .await?
-                else {
-                    telemetry::execution_report(venue, "unknown_order");
-                    return Ok(());
-                };
-                let outcome = self.observe(order.id, Change::from_report(&report)).await?;
-                telemetry::execution_report(venue, outcome);
-            }
-            UserEvent::Balances(_) => {}
-        }
-        Ok(())
-    }
-
-    /// Records an order found open on the venue under our prefix, then applies its state.
-    async fn adopt(
-        &mut self,
-        venue: &str,
-        snapshot: exchange_core::OrderSnapshot,
-        fills: Vec<exchange_core::Fill>,
-    ) -> Result<(), crate::store::StoreError> {
-        let Some(v) = self.venues.get(venue).cloned() else {
-            return Ok(());
-        };
-        let symbol = v
-            .instrument_by_venue_symbol(&snapshot.venue_symbol)
-            .map(|i| i.name.clone())
-            .unwrap_or_else(|| snapshot.venue_symbol.clone());
-        let record = NewOrderRecord {
-            venue: venue.to_string(),
-            account: v.config.account.clone(),
-            symbol,
-            venue_symbol: snapshot.venue_symbol.clone(),
-            client_order_id: snapshot.client_order_id.clone(),
-            side: snapshot.side,
-            order_type: snapshot.order_type,
-            time_in_force: snapshot.time_in_force,
-            quantity: snapshot.quantity,
-            price: snapshot.price,
-            idempotency_key: format!("adopted:{venue}:{}", snapshot.client_order_id),
-            request_hash: "adopted".into(),
-            created_at_ms: now_ms(),
-        };
-        let order = match self.store.create_order(&record).await? {
-            CreateOutcome::Created(order) | CreateOutcome::Existing(order) => order,
-        };
-        telemetry::order_adopted(venue, order.id, &order.client_order_id);
-        let mut change = Change::from_snapshot(&snapshot, true, "adopted");
-        change.set_fills(fills);
-        self.observe(order.id, change).await.map(|_| ())
-    }
-
-    fn start_reconcile(&mut self, venue: &str, reply: Option<oneshot::Sender<ReconcileReport>>) {
-        let Some(v) = self.venues.get(venue).cloned() else {
-            if let Some(reply) = reply {
-                let _ = reply.send(ReconcileReport::default());
-            }
+    pub(super) fn publish(&self, order: &OrderRecord, kind: &str) {
+        if self.events_tx.receiver_count() == 0 {
             return;
-        };
-        v.set_reconciling(true);
-        reconcile::spawn_reconcile(self, &v, reply);
+        }
+        let _ = self.events_tx.send(super::OrderEvent {
+            order_id: order.id,
+            venue: order.venue.clone(),
+            symbol: order.symbol.clone(),
+            client_order_id: order.client_order_id.clone(),
+            status: order.status,
+            filled_quantity: order.filled_quantity,
+            kind: kind.to_string(),
+        });
     }
 
-    /// Sets a local status (`pending_cancel`, `unknown`) decided by the OMS itself.
-    async fn force_status(
-        &mut self,
-        order: &OrderRecord,
-        status: OrderStatus,
-        kind: &'static str,
-    ) -> Result<OrderRecord, crate::store::StoreError> {
-        self.write(order, Change::local(status, kind), None, Vec::new())
-            .await?;
-        Ok(self
-            .store
-            .get_order(order.id)
-            .await?
-            .unwrap_or_else(|| order.clone()))
+    pub(super) fn count_discrepancy(&self, order: &OrderRecord, reason: &'static str) {
+        telemetry::order_discrepancy(&order.venue, reason);
+        tracing::warn!(
+            order_id = order.id,
+            venue = %order.venue,
+            client_order_id = %order.client_order_id,
+            reason,
+            "venue truth revised what omsd had inferred"
+        );
     }
 }
 
-fn same_request(existing: OrderRecord, hash: &str) -> Result<i64, OmsError> {
-    if existing.request_hash == hash {
-        Ok(existing.id)
-    } else {
-        Err(OmsError::Conflict {
-            code: "idempotency_key_reused",
-            message:
-                "this Idempotency-Key (or client_order_id) was already used for a different order"
-                    .into(),
-        })
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

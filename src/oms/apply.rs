@@ -1,15 +1,21 @@
-//! Applying one change to one order: run the state machine, drop fills already stored, write
-//! order row + event row + new fills in one transaction, count, and broadcast.
+//! Applying one change to one live order in memory: run the state machine, keep each fill once,
+//! queue the order row, its event row and its new fills for the next group commit, count,
+//! broadcast, and check that the fills add up.
 
 use exchange_core::{ExecutionKind, ExecutionReport, Fill, OrderSnapshot, OrderStatus};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::OrderEvent;
 use super::actor::{Oms, now_ms};
 use super::state::{NextState, Observation, next_state};
-use crate::store::{FillRecord, OrderChange, OrderRecord, StoreError};
+use crate::store::{FillRecord, OrderChange, OrderRecord};
 use crate::telemetry;
+
+/// Reason recorded for an order omsd inferred the venue never accepted.
+pub(super) const NOT_ACCEPTED: &str = "not_accepted_by_venue";
+
+/// Most trade fetches for one order whose fills do not add up, before an operator must look.
+const MAX_FILL_FETCHES: u32 = 3;
 
 /// What a change asks for: a venue observation through the state machine, or a local status.
 pub(super) enum Target {
@@ -40,18 +46,7 @@ impl Change {
         authoritative: bool,
         kind: &'static str,
     ) -> Change {
-        Change::new(
-            Observation {
-                status: s.status,
-                filled_quantity: s.filled_quantity,
-                cumulative_quote: s.cumulative_quote,
-                venue_order_id: Some(s.venue_order_id.clone()),
-                reject_reason: None,
-                authoritative,
-            },
-            s.fills.clone(),
-            kind,
-        )
+        Change::new(observation(s, authoritative), s.fills.clone(), kind)
     }
 
     pub(super) fn from_report(r: &ExecutionReport) -> Change {
@@ -66,6 +61,7 @@ impl Change {
                 venue_order_id: Some(r.venue_order_id.clone()),
                 reject_reason,
                 authoritative: false,
+                inferred: false,
             },
             r.fill.clone().into_iter().collect(),
             "execution",
@@ -77,7 +73,8 @@ impl Change {
         self.fills = fills;
     }
 
-    pub(super) fn rejected(reason: String, kind: &'static str) -> Change {
+    /// A rejection: stated by the venue (`inferred` false) or inferred by omsd.
+    pub(super) fn rejected(reason: String, kind: &'static str, inferred: bool) -> Change {
         Change::new(
             Observation {
                 status: OrderStatus::Rejected,
@@ -86,6 +83,7 @@ impl Change {
                 venue_order_id: None,
                 reject_reason: Some(reason),
                 authoritative: false,
+                inferred,
             },
             Vec::new(),
             kind,
@@ -109,125 +107,192 @@ impl Change {
     }
 }
 
+/// A venue snapshot as an observation.
+pub(super) fn observation(s: &OrderSnapshot, authoritative: bool) -> Observation {
+    Observation {
+        status: s.status,
+        filled_quantity: s.filled_quantity,
+        cumulative_quote: s.cumulative_quote,
+        venue_order_id: Some(s.venue_order_id.clone()),
+        reject_reason: None,
+        authoritative,
+        inferred: false,
+    }
+}
+
 impl Oms {
-    /// Applies a venue observation; returns `applied`, `duplicate` or `stale` for metrics.
-    pub(super) async fn observe(
-        &mut self,
-        order_id: i64,
-        change: Change,
-    ) -> Result<&'static str, StoreError> {
-        let Some(order) = self.store.get_order(order_id).await? else {
-            return Ok("unknown_order");
+    /// Applies a change to a live order; returns `applied`, `duplicate`, `stale` or
+    /// `unknown_order` for metrics.
+    pub(super) fn observe(&mut self, order_id: i64, change: Change) -> &'static str {
+        let Some(live) = self.work.get_mut(order_id) else {
+            return "unknown_order";
         };
-        let next = match &change.target {
-            Target::Observed(obs) => next_state(&order, obs),
-            Target::Local(_) | Target::Fills => None,
+        let current = &live.order;
+        let mut next = match &change.target {
+            Target::Observed(obs) => next_state(current, obs),
+            Target::Local(status) => (*status != current.status).then_some(NextState {
+                status: *status,
+                filled_quantity: current.filled_quantity,
+                cumulative_quote: current.cumulative_quote,
+                status_inferred: false,
+                revised: false,
+            }),
+            Target::Fills => None,
         };
-        let new_fills = if change.fills.is_empty() {
-            Vec::new()
-        } else {
-            let stored = self.store.fills_for_order(order.id).await?;
-            change
-                .fills
-                .iter()
-                .filter(|f| !stored.iter().any(|s| s.trade_id == f.trade_id))
-                .map(|f| fill_record(&order, f))
-                .collect()
-        };
+        let mut new_fills: Vec<FillRecord> = Vec::new();
+        for fill in &change.fills {
+            let seen = live.fills.iter().any(|s| s.trade_id == fill.trade_id)
+                || new_fills.iter().any(|s| s.trade_id == fill.trade_id);
+            if !seen {
+                new_fills.push(fill_record(current, fill));
+            }
+        }
+        if next.is_none() && current.status_inferred && !new_fills.is_empty() {
+            // A trade of an order omsd thought the venue never accepted: venue truth. Its
+            // state is asked for next (after_change sees `unknown` and queries).
+            next = Some(NextState {
+                status: OrderStatus::Unknown,
+                filled_quantity: current.filled_quantity,
+                cumulative_quote: current.cumulative_quote,
+                status_inferred: false,
+                revised: true,
+            });
+        }
         if next.is_none() && new_fills.is_empty() {
-            return Ok(if change.fills.is_empty() {
+            self.work.evict_if_done(order_id);
+            return if change.fills.is_empty() {
                 "stale"
             } else {
                 "duplicate"
-            });
+            };
         }
-        self.write(&order, change, next, new_fills).await?;
-        Ok("applied")
-    }
-
-    /// Writes the change in one transaction, then counts and broadcasts it.
-    pub(super) async fn write(
-        &mut self,
-        order: &OrderRecord,
-        change: Change,
-        next: Option<NextState>,
-        fills: Vec<FillRecord>,
-    ) -> Result<(), StoreError> {
-        let (status, filled_quantity, cumulative_quote) = match (&change.target, next) {
-            (_, Some(n)) => (n.status, n.filled_quantity, n.cumulative_quote),
-            (Target::Local(status), None) => {
-                (*status, order.filled_quantity, order.cumulative_quote)
-            }
-            (Target::Observed(_) | Target::Fills, None) => {
-                (order.status, order.filled_quantity, order.cumulative_quote)
-            }
-        };
-        let (venue_order_id, reject_reason, detail) = match &change.target {
-            Target::Observed(obs) => (
-                obs.venue_order_id.clone(),
-                obs.reject_reason.clone(),
+        let before = live.order.clone();
+        let order = &mut live.order;
+        if let Some(n) = &next {
+            order.status = n.status;
+            order.filled_quantity = n.filled_quantity;
+            order.cumulative_quote = n.cumulative_quote;
+            order.status_inferred = n.status_inferred;
+        }
+        let detail = match &change.target {
+            Target::Observed(obs) => {
+                if obs.venue_order_id.is_some() {
+                    order.venue_order_id.clone_from(&obs.venue_order_id);
+                }
+                if next.is_some() && obs.reject_reason.is_some() {
+                    order.reject_reason.clone_from(&obs.reject_reason);
+                }
                 json!({
                     "venue_status": obs.status,
                     "venue_filled_quantity": obs.filled_quantity.to_string(),
                     "authoritative": obs.authoritative,
+                    "inferred": obs.inferred,
                     "reason": obs.reject_reason,
-                    "new_fills": fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>(),
-                }),
-            ),
-            Target::Local(_) => (None, None, json!({ "from": order.status })),
-            Target::Fills => (
-                None,
-                None,
-                json!({ "new_fills": fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>() }),
-            ),
+                    "new_fills": new_fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>(),
+                })
+            }
+            Target::Local(_) => json!({ "from": before.status }),
+            Target::Fills => {
+                json!({ "new_fills": new_fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>() })
+            }
         };
-        let fill_count = fills.len();
-        let db_change = OrderChange {
-            order_id: order.id,
-            status,
-            filled_quantity,
-            cumulative_quote,
-            venue_order_id,
-            reject_reason,
-            event_kind: change.kind.to_string(),
+        let revised = next.as_ref().is_some_and(|n| n.revised);
+        let time_ms = now_ms();
+        order.updated_at_ms = time_ms;
+        telemetry::fills_stored(&order.venue, new_fills.len());
+        live.fills.extend(new_fills.iter().cloned());
+        if before.filled_quantity != order.filled_quantity {
+            live.fill_fetches = 0;
+        }
+        live.unwritten += 1;
+        let row = OrderChange {
+            order_id,
+            status: order.status,
+            filled_quantity: order.filled_quantity,
+            cumulative_quote: order.cumulative_quote,
+            venue_order_id: order.venue_order_id.clone(),
+            reject_reason: order.reject_reason.clone(),
+            event_kind: if revised { "revised" } else { change.kind }.to_string(),
             event_detail: detail,
-            fills,
-            time_ms: now_ms(),
+            fills: new_fills,
+            time_ms,
+            status_inferred: order.status_inferred,
         };
-        let outcome = self.store.apply_change(&db_change).await?;
-        telemetry::fills_stored(&order.venue, outcome.fills_inserted);
-        if status != order.status {
+        let order = order.clone();
+        if order.status != OrderStatus::PendingCancel {
+            live.wake_cancellers();
+        }
+        let turn = self.commit.turn();
+        turn.batch.changes.push(row);
+        turn.touched.push(order_id);
+        if order.status != before.status {
             telemetry::order_transition(
                 &order.venue,
                 order.id,
+                before.status.as_str(),
                 order.status.as_str(),
-                status.as_str(),
             );
         }
-        if fill_count != outcome.fills_inserted {
-            tracing::debug!(order_id = order.id, "some fills were already stored");
+        if revised {
+            self.count_discrepancy(&order, "inferred_revised");
         }
-        let mut updated = order.clone();
-        updated.status = status;
-        updated.filled_quantity = filled_quantity;
-        self.publish(&updated, change.kind);
-        Ok(())
+        self.publish(&order, change.kind);
+        self.after_change(order_id);
+        "applied"
     }
 
-    pub(super) fn publish(&self, order: &OrderRecord, kind: &str) {
-        let _ = self.events_tx.send(OrderEvent {
-            order_id: order.id,
-            venue: order.venue.clone(),
-            symbol: order.symbol.clone(),
-            client_order_id: order.client_order_id.clone(),
-            status: order.status,
-            filled_quantity: order.filled_quantity,
-            kind: kind.to_string(),
-        });
+    /// Follow-ups of a change: fetch trades when the fills do not add up, ask the venue when
+    /// the state is unknown or the fills show more than the state, and let a finished order
+    /// leave memory.
+    pub(super) fn after_change(&mut self, order_id: i64) {
+        enum Next {
+            Resolve,
+            FetchFills,
+            Nothing,
+        }
+        let Some(live) = self.work.get_mut(order_id) else {
+            return;
+        };
+        let by_fills = live.filled_by_fills();
+        let filled = live.order.filled_quantity;
+        let unknown = live.order.status == OrderStatus::Unknown;
+        let next = if (by_fills > filled || unknown)
+            && live.resolver.is_none()
+            && live.send_bound_venue_ms.is_some()
+        {
+            Next::Resolve
+        } else if by_fills < filled && !live.fetching_fills && live.order.venue_order_id.is_some() {
+            live.fill_fetches += 1;
+            match live.fill_fetches.cmp(&(MAX_FILL_FETCHES + 1)) {
+                std::cmp::Ordering::Less => Next::FetchFills,
+                std::cmp::Ordering::Equal => {
+                    telemetry::fills_incomplete(&live.order.venue);
+                    tracing::error!(order_id, %filled, %by_fills, "an order's fills do not add up to its filled quantity after fetching its trades");
+                    Next::Nothing
+                }
+                std::cmp::Ordering::Greater => Next::Nothing,
+            }
+        } else {
+            Next::Nothing
+        };
+        match next {
+            Next::Resolve => super::resolve::spawn_resolve(self, order_id),
+            Next::FetchFills => super::resolve::spawn_fetch_fills(self, order_id),
+            Next::Nothing => {}
+        }
+        self.work.evict_if_done(order_id);
     }
 }
 
-fn fill_record(order: &OrderRecord, f: &Fill) -> FillRecord {
+/// A state in which omsd waits for the venue's word.
+pub(super) fn is_waiting(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::PendingNew | OrderStatus::Unknown | OrderStatus::PendingCancel
+    )
+}
+
+pub(super) fn fill_record(order: &OrderRecord, f: &Fill) -> FillRecord {
     FillRecord {
         order_id: order.id,
         venue: order.venue.clone(),

@@ -1,32 +1,47 @@
-//! The order-management system: one actor that owns every order state change.
+//! The order-management system: one actor that owns every order change.
 //!
-//! Traders' submits and cancels, venue answers, execution reports and reconciliation results all
-//! arrive as [`Command`]s on one queue and are applied in order through the state machine in
-//! [`state`]. The order intent is durable (`pending_new`) before any byte goes to the venue;
-//! venue calls run in tracked tasks that report back to the actor, so a slow venue never blocks
-//! the queue. Applied changes are broadcast as [`OrderEvent`]s for waiting requests and live
-//! subscribers.
+//! Memory is the working set, the store is the durable log (DESIGN "Order processor"). The
+//! actor holds every live order with its fills and the idempotency keys it needs; each turn it
+//! takes every command that is ready (submits, cancels, venue answers, execution reports,
+//! reconciliation results), applies them in memory through the state machine in [`state`],
+//! writes all their rows in one transaction (group commit, [`commit`]), and only after that
+//! commit sends the venue requests the turn produced and answers its callers. Venue calls run
+//! in tracked tasks that report back ([`resolve`], [`reconcile`]), so a slow venue never blocks
+//! the queue.
+//!
+//! Layout: `actor` (the loop and the turn), `commit` (group commit and store outages),
+//! `working` (the in-memory working set), `submit` (submits, cancels, the kill switch),
+//! `apply` (observations, fills, revisions), `resolve` (venue calls for one order),
+//! `reconcile` (whole-venue reconciliation), `risk` and `limits` (pre-trade checks), `state`
+//! (the pure state machine), `ids` (deterministic client order ids).
 
 mod actor;
+mod answers;
 mod apply;
+mod commit;
 pub mod ids;
+pub mod limits;
 mod reconcile;
 mod resolve;
 pub mod risk;
 pub mod state;
+mod submit;
+#[cfg(test)]
+mod tests;
+mod working;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use exchange_core::{
-    ExchangeError, Fill, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce, UserEvent,
-};
+use exchange_core::{OrderStatus, OrderType, Side, TimeInForce, UserEvent};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::store::{Store, StoreError};
+use crate::store::{BalanceRecord, FillRecord, OrderRecord, Store, StoreError};
 
-pub use actor::{Oms, OmsSettings, SEND_ANSWERED};
+pub(crate) use actor::Command;
+pub use actor::{Oms, OmsSettings};
 pub use state::Observation;
 
 /// A validated order request from the control port.
@@ -44,11 +59,22 @@ pub struct SubmitRequest {
     pub idempotency_key: String,
 }
 
+/// An order with its fills, as the OMS knows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderDetail {
+    pub order: OrderRecord,
+    pub fills: Vec<FillRecord>,
+}
+
 /// The answer to a submit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Submitted {
-    /// A new order was written and is being sent.
-    Created(i64),
+    /// A new order was made durable and is being sent; `answered` yields the order once the
+    /// venue has answered the send (or the send failed).
+    Created {
+        order_id: i64,
+        answered: oneshot::Receiver<OrderDetail>,
+    },
     /// The idempotency key was used before for the same request: that order.
     Existing(i64),
 }
@@ -60,6 +86,13 @@ pub enum OmsError {
     Invalid { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A pre-trade risk limit refused the order; `limit` is the configured value it hit.
+    #[error("{message}")]
+    Risk {
+        code: &'static str,
+        message: String,
+        limit: String,
+    },
     #[error("order {0} not found")]
     NotFound(i64),
     #[error("{message}")]
@@ -75,9 +108,18 @@ impl OmsError {
             message: "omsd is shutting down".into(),
         }
     }
+
+    fn store_unavailable() -> Self {
+        OmsError::Unavailable {
+            code: "store_unavailable",
+            message: "the order store is unavailable, so a new order cannot be made durable; \
+                      retry shortly"
+                .into(),
+        }
+    }
 }
 
-/// A change applied to an order, broadcast to waiters and live subscribers.
+/// A change applied to an order, broadcast to live subscribers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderEvent {
     pub order_id: i64,
@@ -97,56 +139,32 @@ pub struct ReconcileReport {
     pub failed: usize,
 }
 
-/// Messages to the OMS actor.
-pub(crate) enum Command {
-    Submit {
-        req: SubmitRequest,
-        reply: oneshot::Sender<Result<Submitted, OmsError>>,
-    },
-    Cancel {
-        order_id: i64,
-        reply: oneshot::Sender<Result<(), OmsError>>,
-    },
-    /// The venue's answer to a place request.
-    Placed {
-        order_id: i64,
-        result: Result<OrderSnapshot, ExchangeError>,
-    },
-    /// The venue's answer to a cancel request.
-    CancelAnswered {
-        order_id: i64,
-        result: Result<OrderSnapshot, ExchangeError>,
-    },
-    /// What a query found out about an order (resolution or reconciliation).
-    Observed {
-        order_id: i64,
-        obs: Observation,
-        fills: Vec<Fill>,
-        kind: &'static str,
-    },
-    /// Fills of one order found by a backfill; those not stored yet are stored.
-    Backfill { order_id: i64, fills: Vec<Fill> },
-    /// An order open on the venue under our prefix that the store does not know.
-    Adopt {
-        venue: String,
-        snapshot: OrderSnapshot,
-        fills: Vec<Fill>,
-    },
-    /// The venue has definitely never accepted this order (not found after its receive window).
-    NotOnVenue { order_id: i64 },
-    /// An event of a venue's user-data stream.
-    User { venue: String, event: UserEvent },
-    /// Start reconciling a venue (pauses its submissions until done).
-    Reconcile {
-        venue: String,
-        reply: Option<oneshot::Sender<ReconcileReport>>,
-    },
-    /// Reconciliation of a venue finished; sent after all its `Observed` commands.
-    Reconciled {
-        venue: String,
-        report: ReconcileReport,
-        reply: Option<oneshot::Sender<ReconcileReport>>,
-    },
+/// The kill switch: while engaged, every new order is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitch {
+    pub engaged: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub changed_at_ms: i64,
+}
+
+/// A request to flip the kill switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillSwitchRequest {
+    pub engaged: bool,
+    pub reason: Option<String>,
+    /// Also cancel every open order (when engaging).
+    pub cancel_open_orders: bool,
+}
+
+/// What flipping the kill switch did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KillSwitchOutcome {
+    #[serde(flatten)]
+    pub state: KillSwitch,
+    /// Orders a cancel was requested for.
+    pub cancels_requested: usize,
 }
 
 /// A cheap, cloneable handle to the OMS actor.
@@ -155,31 +173,57 @@ pub struct OmsHandle {
     cmd_tx: mpsc::Sender<Command>,
     events_tx: broadcast::Sender<OrderEvent>,
     store: Arc<dyn Store>,
+    store_up: Arc<AtomicBool>,
 }
 
 impl OmsHandle {
-    /// Validates, records and sends an order.
+    /// Validates, checks, records and sends an order.
     pub async fn submit(&self, req: SubmitRequest) -> Result<Submitted, OmsError> {
         let (reply, rx) = oneshot::channel();
         self.request(Command::Submit { req, reply }, rx).await
     }
 
-    /// Requests the cancellation of an order.
-    pub async fn cancel(&self, order_id: i64) -> Result<(), OmsError> {
+    /// Requests the cancellation of an order; the receiver yields the order once the venue
+    /// answered the cancel.
+    pub async fn cancel(&self, order_id: i64) -> Result<oneshot::Receiver<OrderDetail>, OmsError> {
         let (reply, rx) = oneshot::channel();
         self.request(Command::Cancel { order_id, reply }, rx).await
     }
 
-    /// Reconciles a venue's open orders with the venue; returns when the results are applied.
+    /// One order with its fills: live orders from memory, the others from the store.
+    pub async fn get(&self, order_id: i64) -> Result<Option<OrderDetail>, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Get {
+            ids: vec![order_id],
+            reply,
+        })
+        .await?;
+        let mut live = rx.await.map_err(|_| OmsError::shutting_down())?;
+        if let Some(Some(detail)) = live.pop() {
+            return Ok(Some(detail));
+        }
+        let Some(order) = self.store.get_order(order_id).await? else {
+            return Ok(None);
+        };
+        let fills = self.store.fills_for_order(order_id).await?;
+        Ok(Some(OrderDetail { order, fills }))
+    }
+
+    /// The live version of each order that is live; `None` for the others.
+    pub async fn live(&self, ids: Vec<i64>) -> Result<Vec<Option<OrderDetail>>, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Get { ids, reply }).await?;
+        rx.await.map_err(|_| OmsError::shutting_down())
+    }
+
+    /// Reconciles a venue with the exchange; returns when the results are durable.
     pub async fn reconcile(&self, venue: &str) -> Result<ReconcileReport, OmsError> {
         let (reply, rx) = oneshot::channel();
-        self.cmd_tx
-            .send(Command::Reconcile {
-                venue: venue.to_string(),
-                reply: Some(reply),
-            })
-            .await
-            .map_err(|_| OmsError::shutting_down())?;
+        self.send(Command::Reconcile {
+            venue: venue.to_string(),
+            reply: Some(reply),
+        })
+        .await?;
         rx.await.map_err(|_| OmsError::shutting_down())
     }
 
@@ -194,13 +238,49 @@ impl OmsHandle {
             .is_ok()
     }
 
+    /// Engages or releases the kill switch; the new state is durable when this returns.
+    pub async fn set_kill_switch(
+        &self,
+        req: KillSwitchRequest,
+    ) -> Result<KillSwitchOutcome, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.request(Command::SetKillSwitch { req, reply }, rx)
+            .await
+    }
+
+    /// The kill switch as it is now.
+    pub async fn kill_switch(&self) -> Result<KillSwitch, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::GetKillSwitch { reply }).await?;
+        rx.await.map_err(|_| OmsError::shutting_down())
+    }
+
+    /// Balances as last reported by the venues.
+    pub async fn balances(&self) -> Result<Vec<BalanceRecord>, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::GetBalances { reply }).await?;
+        rx.await.map_err(|_| OmsError::shutting_down())
+    }
+
     /// Live order events.
     pub fn subscribe(&self) -> broadcast::Receiver<OrderEvent> {
         self.events_tx.subscribe()
     }
 
+    /// Whether the store took the last write (false while it is down).
+    pub fn store_up(&self) -> bool {
+        self.store_up.load(Ordering::Relaxed)
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    async fn send(&self, cmd: Command) -> Result<(), OmsError> {
+        self.cmd_tx
+            .send(cmd)
+            .await
+            .map_err(|_| OmsError::shutting_down())
     }
 
     async fn request<T>(
@@ -208,10 +288,7 @@ impl OmsHandle {
         cmd: Command,
         rx: oneshot::Receiver<Result<T, OmsError>>,
     ) -> Result<T, OmsError> {
-        self.cmd_tx
-            .send(cmd)
-            .await
-            .map_err(|_| OmsError::shutting_down())?;
+        self.send(cmd).await?;
         rx.await.map_err(|_| OmsError::shutting_down())?
     }
 }

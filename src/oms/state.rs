@@ -18,6 +18,9 @@ pub struct Observation {
     /// A direct answer to a query (REST) rather than a streamed event: it may correct a local
     /// state such as `pending_cancel` or `unknown` even when that looks like a step back.
     pub authoritative: bool,
+    /// Not stated by the venue but inferred by omsd (for example "never accepted"): it may only
+    /// settle a local state, and any later venue statement revises it.
+    pub inferred: bool,
 }
 
 /// The state an observation moves an order to.
@@ -26,6 +29,10 @@ pub struct NextState {
     pub status: OrderStatus,
     pub filled_quantity: Decimal,
     pub cumulative_quote: Decimal,
+    /// The new status is omsd's inference, not the venue's word.
+    pub status_inferred: bool,
+    /// The venue contradicted an inferred status: a discrepancy to count and log.
+    pub revised: bool,
 }
 
 /// Progress rank: a report may only move an order to a higher rank (local states share the rank
@@ -50,13 +57,34 @@ fn is_local(status: OrderStatus) -> bool {
 }
 
 /// Decides the next state, or `None` when the observation is stale or a duplicate.
+///
+/// Venue truth wins over inference: an order whose status omsd inferred takes whatever the
+/// venue later states (a revision), and an inferred observation only settles a local state.
 pub fn next_state(current: &OrderRecord, obs: &Observation) -> Option<NextState> {
+    if obs.inferred {
+        return is_local(current.status).then_some(NextState {
+            status: obs.status,
+            filled_quantity: current.filled_quantity,
+            cumulative_quote: current.cumulative_quote,
+            status_inferred: true,
+            revised: false,
+        });
+    }
     let more_filled = obs.filled_quantity > current.filled_quantity;
     let (filled_quantity, cumulative_quote) = if more_filled {
         (obs.filled_quantity, obs.cumulative_quote)
     } else {
         (current.filled_quantity, current.cumulative_quote)
     };
+    if current.status_inferred {
+        return Some(NextState {
+            status: obs.status,
+            filled_quantity,
+            cumulative_quote,
+            status_inferred: false,
+            revised: true,
+        });
+    }
     let status = if current.status.is_terminal() {
         // A terminal order changes only if the venue shows executions we had not seen.
         if more_filled && obs.status.is_terminal() {
@@ -78,7 +106,16 @@ pub fn next_state(current: &OrderRecord, obs: &Observation) -> Option<NextState>
         status,
         filled_quantity,
         cumulative_quote,
+        status_inferred: false,
+        revised: false,
     })
+}
+
+/// Whether a late failure of a send may still change an order: only a state that omsd set
+/// itself while waiting for the venue (`pending_new`, `pending_cancel`) may become `unknown`;
+/// a state the venue reported is never overwritten by a failed call.
+pub fn may_become_unknown(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::PendingNew | OrderStatus::PendingCancel)
 }
 
 /// Whether a cancel may be requested for an order in this state.
@@ -121,6 +158,7 @@ mod tests {
             request_hash: "h".into(),
             created_at_ms: 0,
             updated_at_ms: 0,
+            status_inferred: false,
         }
     }
 
@@ -132,6 +170,7 @@ mod tests {
             venue_order_id: Some("1".into()),
             reject_reason: None,
             authoritative,
+            inferred: false,
         }
     }
 
@@ -213,6 +252,40 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn venue_truth_revises_an_inferred_rejection() {
+        let mut inferred = order(Rejected, dec!(0));
+        inferred.status_inferred = true;
+        for (seen, filled) in [(New, dec!(0)), (Filled, dec!(1)), (Canceled, dec!(0))] {
+            let next = next_state(&inferred, &obs(seen, filled, false)).expect("revised");
+            assert_eq!(next.status, seen);
+            assert_eq!(next.filled_quantity, filled);
+            assert!(next.revised && !next.status_inferred, "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn an_inference_only_settles_local_states() {
+        let mut not_accepted = obs(Rejected, dec!(0), false);
+        not_accepted.inferred = true;
+        for cur in OrderStatus::ALL {
+            let next = next_state(&order(cur, dec!(0)), &not_accepted);
+            let local = matches!(cur, PendingNew | Unknown | PendingCancel);
+            assert_eq!(next.is_some(), local, "{cur:?}");
+            if let Some(next) = next {
+                assert!(next.status_inferred);
+            }
+        }
+    }
+
+    #[test]
+    fn only_local_waiting_states_may_become_unknown() {
+        for status in OrderStatus::ALL {
+            let want = matches!(status, PendingNew | PendingCancel);
+            assert_eq!(may_become_unknown(status), want, "{status:?}");
         }
     }
 }

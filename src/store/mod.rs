@@ -1,21 +1,28 @@
-//! Durable storage of orders, their audit trail, fills and idempotency keys.
+//! Durable storage of orders, their audit trail, fills, idempotency keys and the state the
+//! order processor keeps across restarts (balances, watermarks, unmatched fills, settings).
 //!
 //! [`Store`] hides two backends behind one behaviour: SQLite (the embedded default, a WAL file
 //! under `var/`) and PostgreSQL/TimescaleDB (selected by a `postgres://` URL). The OMS decides
-//! every state change; the store writes each change (order row, event row, fill rows) in one
-//! transaction, stores a fill once (unique per venue, symbol and trade id) and returns what it
-//! actually wrote so duplicates can be counted.
+//! every state change; the store writes everything one OMS turn decided ([`WriteBatch`]) in one
+//! transaction with a handful of multi-row statements, stores a fill once per order and returns
+//! what it actually wrote so duplicates can be counted.
 //!
 //! [`open`] picks the backend from a URL. Layout:
+//! - `records`: the records read and written, and [`WriteBatch`];
 //! - `sql`: [`SqlStore`], the one implementation of [`Store`], generic over a backend's SQL
-//!   text; `write`: its two write transactions;
+//!   text; `read`: its newer reads; `batch`: [`Store::write_batch`], the one write
+//!   transaction; `write`: the single-order writes on top of it;
 //! - `rows`: what the backends share below the SQL: row to record conversion, status and decimal
-//!   parsing, listing filters and limits;
+//!   parsing; `filters`: listing filters and limits;
 //! - [`sqlite`] and [`postgres`]: each backend's SQL text, connection set-up and migrations
 //!   (`migrations/sqlite`, `migrations/postgres`, embedded at build time);
 //! - `suite` (tests only): one behaviour suite run against every backend.
 
+mod batch;
+mod filters;
 pub mod postgres;
+mod read;
+mod records;
 mod rows;
 mod sql;
 pub mod sqlite;
@@ -26,9 +33,6 @@ mod write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use exchange_core::{OrderStatus, OrderType, Side, TimeInForce};
-use rust_decimal::Decimal;
-use serde::Serialize;
 
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +48,19 @@ pub enum StoreError {
         table: &'static str,
         message: String,
     },
-    /// [`Store::apply_change`] named an order that is not stored.
+    /// A change ([`Store::apply_change`], [`Store::write_batch`]) named an order that is not
+    /// stored.
     #[error("order {0} not found")]
     OrderNotFound(i64),
 }
 
+pub use filters::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
 pub use postgres::PostgresStore;
-pub use rows::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+pub use records::{
+    BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
+    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, UnmatchedFillRecord,
+    Watermark, WriteBatch,
+};
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
@@ -110,121 +120,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// An order as stored: the current state plus its identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderRecord {
-    pub id: i64,
-    pub venue: String,
-    pub account: String,
-    /// Canonical instrument name, e.g. `BTC-USDT`.
-    pub symbol: String,
-    pub venue_symbol: String,
-    pub client_order_id: String,
-    pub venue_order_id: Option<String>,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub time_in_force: TimeInForce,
-    pub quantity: Decimal,
-    pub price: Option<Decimal>,
-    pub status: OrderStatus,
-    pub filled_quantity: Decimal,
-    pub cumulative_quote: Decimal,
-    pub reject_reason: Option<String>,
-    pub idempotency_key: String,
-    /// Hash of the request body that created the order (to refuse a reused key with a new body).
-    pub request_hash: String,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-}
-
-/// A new order intent, written as `pending_new` before anything is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOrderRecord {
-    pub venue: String,
-    pub account: String,
-    pub symbol: String,
-    pub venue_symbol: String,
-    pub client_order_id: String,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub time_in_force: TimeInForce,
-    pub quantity: Decimal,
-    pub price: Option<Decimal>,
-    pub idempotency_key: String,
-    pub request_hash: String,
-    pub created_at_ms: i64,
-}
-
-/// Outcome of [`Store::create_order`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateOutcome {
-    /// A new order row was written (status `pending_new`).
-    Created(OrderRecord),
-    /// The idempotency key (or the client order id) was already used: the existing order.
-    Existing(OrderRecord),
-}
-
-/// A fill as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FillRecord {
-    pub order_id: i64,
-    pub venue: String,
-    pub venue_symbol: String,
-    pub trade_id: String,
-    pub side: Side,
-    pub price: Decimal,
-    pub quantity: Decimal,
-    pub fee: Decimal,
-    pub fee_asset: Option<String>,
-    pub is_maker: bool,
-    pub time_ms: i64,
-}
-
-/// One change to an order decided by the OMS: the new current state, an audit event and any
-/// fills. Written in one transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderChange {
-    pub order_id: i64,
-    pub status: OrderStatus,
-    pub filled_quantity: Decimal,
-    pub cumulative_quote: Decimal,
-    pub venue_order_id: Option<String>,
-    pub reject_reason: Option<String>,
-    /// Short bounded event kind for the audit row, e.g. `ack`, `execution`, `cancel_requested`.
-    pub event_kind: String,
-    /// Free-form JSON detail for the audit row.
-    pub event_detail: serde_json::Value,
-    pub fills: Vec<FillRecord>,
-    pub time_ms: i64,
-}
-
-/// What [`Store::apply_change`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChangeOutcome {
-    /// Fills newly inserted; the rest were already stored (duplicates).
-    pub fills_inserted: usize,
-}
-
-/// Filters for listing orders. `None` means any.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderFilter {
-    pub venue: Option<String>,
-    pub symbol: Option<String>,
-    pub status: Option<OrderStatus>,
-    /// Maximum rows, newest first.
-    pub limit: i64,
-}
-
-/// An audit event as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderEventRecord {
-    pub order_id: i64,
-    pub kind: String,
-    pub status: OrderStatus,
-    pub detail: serde_json::Value,
-    pub time_ms: i64,
-}
-
 /// The storage behaviour shared by every backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -281,6 +176,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit events of one order, oldest first.
     async fn events_for_order(&self, order_id: i64) -> Result<Vec<OrderEventRecord>, StoreError>;
+
+    /// Writes the whole batch in one transaction, or nothing (error): a change to an order that
+    /// is not stored fails the batch with [`StoreError::OrderNotFound`].
+    async fn write_batch(&self, batch: &WriteBatch) -> Result<BatchOutcome, StoreError>;
+
+    /// Orders the OMS keeps in memory: every non-terminal order, and every order whose status is
+    /// inferred (`status_inferred`), all venues, oldest first.
+    async fn live_orders(&self) -> Result<Vec<OrderRecord>, StoreError>;
+
+    /// Fills of many orders at once (for loading the live working set), by order then time.
+    async fn fills_for_orders(&self, order_ids: &[i64]) -> Result<Vec<FillRecord>, StoreError>;
+
+    /// The newest `limit` idempotency keys (newest first).
+    async fn recent_idempotency_keys(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<IdempotencyKeyRecord>, StoreError>;
+
+    /// Stored balances of one venue (or all), by venue, account and asset.
+    async fn balances(&self, venue: Option<&str>) -> Result<Vec<BalanceRecord>, StoreError>;
+
+    /// Watermarks of one venue, by venue symbol and kind.
+    async fn watermarks(&self, venue: &str) -> Result<Vec<Watermark>, StoreError>;
+
+    /// Unmatched fills of one venue order, oldest first.
+    async fn unmatched_fills(
+        &self,
+        venue: &str,
+        venue_symbol: &str,
+        venue_order_id: &str,
+    ) -> Result<Vec<UnmatchedFillRecord>, StoreError>;
+
+    /// Count of unmatched fills of a venue (for metrics and status).
+    async fn unmatched_fill_count(&self, venue: &str) -> Result<i64, StoreError>;
+
+    /// The value of one setting, if set.
+    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// A cheap round trip (`SELECT 1`): is the store reachable now?
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Closes the connection pool, flushing what is pending.
     async fn close(&self);

@@ -1,5 +1,4 @@
-//! Conversions shared by both backends: rows to records, enum and decimal parsing, the listing
-//! query's filters and limit.
+//! Conversions shared by both backends: rows to records, enum and decimal parsing.
 //!
 //! Every backend's `SELECT` presents the same portable shape, so one conversion serves both:
 //! decimals as text (SQLite stores them as text; PostgreSQL casts `NUMERIC::TEXT`, which is
@@ -8,74 +7,13 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use exchange_core::OrderStatus;
 use rust_decimal::Decimal;
-use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{FillRecord, OrderEventRecord, OrderFilter, OrderRecord, StoreError};
-
-/// Rows returned by [`super::Store::list_orders`] when the filter asks for none or fewer.
-pub const DEFAULT_LIST_LIMIT: i64 = 100;
-/// The most rows [`super::Store::list_orders`] returns at once.
-pub const MAX_LIST_LIMIT: i64 = 1000;
-
-/// The row limit for a listing: `limit <= 0` means the default; anything above the cap is capped.
-pub(crate) fn clamp_limit(limit: i64) -> i64 {
-    if limit <= 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        limit.min(MAX_LIST_LIMIT)
-    }
-}
-
-/// Statuses of orders that can still change (what reconciliation looks at).
-pub(crate) fn open_statuses() -> impl Iterator<Item = OrderStatus> {
-    OrderStatus::ALL
-        .into_iter()
-        .filter(|status| !status.is_terminal())
-}
-
-/// Appends the `WHERE`, `ORDER BY` (newest first) and `LIMIT` of an order listing to a query
-/// that selects from `orders`.
-pub(crate) fn push_list_filter<DB>(query: &mut QueryBuilder<DB>, filter: &OrderFilter)
-where
-    DB: Database,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-{
-    query.push(" WHERE TRUE");
-    if let Some(venue) = &filter.venue {
-        query.push(" AND venue = ").push_bind(venue.clone());
-    }
-    if let Some(symbol) = &filter.symbol {
-        query.push(" AND symbol = ").push_bind(symbol.clone());
-    }
-    if let Some(status) = filter.status {
-        query
-            .push(" AND status = ")
-            .push_bind(status.as_str().to_owned());
-    }
-    query.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-    query.push_bind(clamp_limit(filter.limit));
-}
-
-/// Appends the `WHERE` and `ORDER BY` (oldest first) that select a venue's non-terminal orders
-/// to a query that selects from `orders`.
-pub(crate) fn push_open_filter<DB>(query: &mut QueryBuilder<DB>, venue: String)
-where
-    DB: Database,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-{
-    query
-        .push(" WHERE venue = ")
-        .push_bind(venue)
-        .push(" AND status IN (");
-    let mut statuses = query.separated(", ");
-    for status in open_statuses() {
-        statuses.push_bind(status.as_str().to_owned());
-    }
-    query.push(") ORDER BY created_at, id");
-}
+use super::{
+    BalanceRecord, FillRecord, IdempotencyKeyRecord, OrderEventRecord, OrderRecord, StoreError,
+    UnmatchedFillRecord, Watermark,
+};
 
 /// Typed access to the columns of a row in the portable shape, whatever the backend.
 pub trait Columns {
@@ -197,6 +135,7 @@ pub(crate) fn order_from_row(row: &impl Columns) -> Result<OrderRecord, StoreErr
         request_hash: f.text("request_hash")?,
         created_at_ms: f.int("created_at_ms")?,
         updated_at_ms: f.int("updated_at_ms")?,
+        status_inferred: f.flag("status_inferred")?,
     })
 }
 
@@ -236,26 +175,87 @@ pub(crate) fn event_from_row(row: &impl Columns) -> Result<OrderEventRecord, Sto
     })
 }
 
+/// An `unmatched_fills` row as selected by a backend's unmatched fill column list.
+pub(crate) fn unmatched_fill_from_row(
+    row: &impl Columns,
+) -> Result<UnmatchedFillRecord, StoreError> {
+    let f = Fields {
+        row,
+        table: "unmatched_fills",
+    };
+    Ok(UnmatchedFillRecord {
+        venue: f.text("venue")?,
+        venue_symbol: f.text("venue_symbol")?,
+        venue_order_id: f.text("venue_order_id")?,
+        client_order_id: f.text("client_order_id")?,
+        trade_id: f.text("trade_id")?,
+        side: f.parsed("side")?,
+        price: f.parsed("price")?,
+        quantity: f.parsed("quantity")?,
+        fee: f.parsed("fee")?,
+        fee_asset: f.opt_text("fee_asset")?,
+        is_maker: f.flag("is_maker")?,
+        time_ms: f.int("time_ms")?,
+    })
+}
+
+/// A `balances` row as selected by a backend's balance column list.
+pub(crate) fn balance_from_row(row: &impl Columns) -> Result<BalanceRecord, StoreError> {
+    let f = Fields {
+        row,
+        table: "balances",
+    };
+    Ok(BalanceRecord {
+        venue: f.text("venue")?,
+        account: f.text("account")?,
+        asset: f.text("asset")?,
+        free: f.parsed("free")?,
+        locked: f.parsed("locked")?,
+        updated_at_ms: f.int("updated_at_ms")?,
+    })
+}
+
+/// A `watermarks` row as selected by a backend's watermark column list.
+pub(crate) fn watermark_from_row(row: &impl Columns) -> Result<Watermark, StoreError> {
+    let f = Fields {
+        row,
+        table: "watermarks",
+    };
+    Ok(Watermark {
+        venue: f.text("venue")?,
+        venue_symbol: f.text("venue_symbol")?,
+        kind: f.text("kind")?,
+        value: f.text("value")?,
+    })
+}
+
+/// An `idempotency_keys` row as selected by a backend's key column list.
+pub(crate) fn key_from_row(row: &impl Columns) -> Result<IdempotencyKeyRecord, StoreError> {
+    let f = Fields {
+        row,
+        table: "idempotency_keys",
+    };
+    Ok(IdempotencyKeyRecord {
+        key: f.text("key")?,
+        order_id: f.int("order_id")?,
+        request_hash: f.text("request_hash")?,
+    })
+}
+
+/// The JSON `value` of a `settings` row.
+pub(crate) fn setting_from_row(row: &impl Columns) -> Result<serde_json::Value, StoreError> {
+    let f = Fields {
+        row,
+        table: "settings",
+    };
+    f.json("value")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use exchange_core::OrderStatus;
 
-    #[test]
-    fn limits_are_defaulted_and_capped() {
-        let cases = [
-            (i64::MIN, DEFAULT_LIST_LIMIT),
-            (-1, DEFAULT_LIST_LIMIT),
-            (0, DEFAULT_LIST_LIMIT),
-            (1, 1),
-            (250, 250),
-            (MAX_LIST_LIMIT, MAX_LIST_LIMIT),
-            (MAX_LIST_LIMIT + 1, MAX_LIST_LIMIT),
-            (i64::MAX, MAX_LIST_LIMIT),
-        ];
-        for (limit, want) in cases {
-            assert_eq!(clamp_limit(limit), want, "limit {limit}");
-        }
-    }
+    use super::*;
 
     /// A row held in memory: every value as text, like the portable shape.
     struct FakeRow(Vec<(&'static str, Option<&'static str>)>);
@@ -354,20 +354,5 @@ mod tests {
             fill("NaN"),
             Err(StoreError::Corrupt { table: "fills", .. })
         ));
-    }
-
-    #[test]
-    fn open_statuses_are_the_non_terminal_ones() {
-        let names: Vec<_> = open_statuses().map(OrderStatus::as_str).collect();
-        assert_eq!(
-            names,
-            [
-                "pending_new",
-                "new",
-                "partially_filled",
-                "pending_cancel",
-                "unknown"
-            ]
-        );
     }
 }

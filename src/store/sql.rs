@@ -10,15 +10,34 @@ use async_trait::async_trait;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
 
-use super::rows::{self, Columns, event_from_row, fill_from_row, order_from_row};
+use super::filters;
+use super::rows::{Columns, event_from_row, fill_from_row, order_from_row};
 use super::{
-    ChangeOutcome, CreateOutcome, FillRecord, NewOrderRecord, OrderChange, OrderEventRecord,
-    OrderFilter, OrderRecord, Store, StoreError,
+    BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
+    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, Store, StoreError,
+    UnmatchedFillRecord, Watermark, WriteBatch,
 };
 
-/// The SQL text of one backend. Column lists yield the portable shape of `rows`; statements
-/// take the parameters listed, in order, as text (`t`), 64-bit integers (`i`) or booleans (`b`),
-/// decimals as text, times as epoch milliseconds, and return a row when they wrote one.
+/// SQL text wrapped around a bound value's placeholder to turn it into a column's type, e.g.
+/// `$1::NUMERIC` on PostgreSQL; empty where the bound value already has the stored type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cast {
+    pub before: &'static str,
+    pub after: &'static str,
+}
+
+impl Cast {
+    /// The value is stored as bound.
+    pub const NONE: Self = Self {
+        before: "",
+        after: "",
+    };
+}
+
+/// The SQL text of one backend. Column lists yield the portable shape of `rows`; values are
+/// bound as text, 64-bit integers or booleans (decimals as their exact text, times as epoch
+/// milliseconds, JSON as text) and the casts turn them into the stored types. The statements
+/// themselves (see `batch`) are shared.
 pub trait Dialect: Database {
     /// `orders` columns, for `rows::order_from_row`.
     const ORDER_COLUMNS: &'static str;
@@ -26,26 +45,22 @@ pub trait Dialect: Database {
     const FILL_COLUMNS: &'static str;
     /// `order_events` columns, for `rows::event_from_row`.
     const EVENT_COLUMNS: &'static str;
+    /// `unmatched_fills` columns, for `rows::unmatched_fill_from_row`.
+    const UNMATCHED_FILL_COLUMNS: &'static str;
+    /// `balances` columns, for `rows::balance_from_row`.
+    const BALANCE_COLUMNS: &'static str;
+    /// `settings` columns, for `rows::setting_from_row`.
+    const SETTING_COLUMNS: &'static str;
     /// Starts a write transaction.
     const BEGIN_WRITE: &'static str;
-    /// Inserts a `pending_new` order unless its client order id is taken, returning
-    /// [`Self::ORDER_COLUMNS`]: venue, account, symbol, venue_symbol, client_order_id, side,
-    /// order_type, time_in_force, quantity, price (nullable), status, idempotency_key,
-    /// request_hash (`t`), created_at (`i`).
-    const INSERT_ORDER: &'static str;
-    /// Inserts an idempotency key unless it is taken: key (`t`), order_id (`i`), request_hash
-    /// (`t`), created_at (`i`).
-    const INSERT_KEY: &'static str;
-    /// Updates an order's state: status, filled_quantity, cumulative_quote, venue_order_id and
-    /// reject_reason (nullable, `NULL` keeps the stored value) (`t`), updated_at, id (`i`);
-    /// returns a row if the order exists.
-    const UPDATE_ORDER: &'static str;
-    /// Appends an audit row: order_id (`i`), kind, status, detail (JSON) (`t`), created_at (`i`).
-    const INSERT_EVENT: &'static str;
-    /// Inserts a fill unless its (venue, venue_symbol, trade_id) is stored: order_id (`i`),
-    /// venue, venue_symbol, trade_id, side, price, quantity, fee, fee_asset (nullable) (`t`),
-    /// is_maker (`b`), traded_at (`i`).
-    const INSERT_FILL: &'static str;
+    /// The most bind parameters one statement may carry.
+    const MAX_BIND_PARAMS: usize;
+    /// A decimal bound as text to a decimal column.
+    const DECIMAL: Cast;
+    /// Epoch milliseconds bound as an integer to a time column.
+    const TIME: Cast;
+    /// JSON bound as text to a JSON column.
+    const JSON: Cast;
 
     /// This backend's migrations.
     fn migrator() -> &'static Migrator;
@@ -61,7 +76,7 @@ pub struct SqlStore<DB: Database> {
 }
 
 /// `SELECT <columns> FROM <table>`, ready for its `WHERE`.
-fn select<DB: Dialect>(columns: &str, table: &str) -> QueryBuilder<DB> {
+pub(crate) fn select<DB: Dialect>(columns: &str, table: &str) -> QueryBuilder<DB> {
     QueryBuilder::new(format!("SELECT {columns} FROM {table}"))
 }
 
@@ -161,14 +176,14 @@ where
 
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError> {
         let mut query = select(DB::ORDER_COLUMNS, "orders");
-        rows::push_list_filter(&mut query, filter);
+        filters::push_list_filter(&mut query, filter);
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(order_from_row).collect()
     }
 
     async fn open_orders(&self, venue: &str) -> Result<Vec<OrderRecord>, StoreError> {
         let mut query = select(DB::ORDER_COLUMNS, "orders");
-        rows::push_open_filter(&mut query, venue.to_owned());
+        filters::push_open_filter(&mut query, venue.to_owned());
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(order_from_row).collect()
     }
@@ -187,6 +202,56 @@ where
         query.push(" ORDER BY id");
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    async fn write_batch(&self, batch: &WriteBatch) -> Result<BatchOutcome, StoreError> {
+        self.write(batch).await
+    }
+
+    async fn live_orders(&self) -> Result<Vec<OrderRecord>, StoreError> {
+        self.read_live_orders().await
+    }
+
+    async fn fills_for_orders(&self, order_ids: &[i64]) -> Result<Vec<FillRecord>, StoreError> {
+        self.read_fills_for_orders(order_ids).await
+    }
+
+    async fn recent_idempotency_keys(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<IdempotencyKeyRecord>, StoreError> {
+        self.read_recent_keys(limit).await
+    }
+
+    async fn balances(&self, venue: Option<&str>) -> Result<Vec<BalanceRecord>, StoreError> {
+        self.read_balances(venue).await
+    }
+
+    async fn watermarks(&self, venue: &str) -> Result<Vec<Watermark>, StoreError> {
+        self.read_watermarks(venue).await
+    }
+
+    async fn unmatched_fills(
+        &self,
+        venue: &str,
+        venue_symbol: &str,
+        venue_order_id: &str,
+    ) -> Result<Vec<UnmatchedFillRecord>, StoreError> {
+        self.read_unmatched_fills(venue, venue_symbol, venue_order_id)
+            .await
+    }
+
+    async fn unmatched_fill_count(&self, venue: &str) -> Result<i64, StoreError> {
+        self.read_unmatched_fill_count(venue).await
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.read_setting(key).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
     }
 
     async fn close(&self) {

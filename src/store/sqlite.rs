@@ -13,7 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-use super::sql::{Dialect, SqlStore};
+use super::sql::{Cast, Dialect, SqlStore};
 
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,46 +24,30 @@ const READ_CONNECTIONS: u32 = 4;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// The `orders` columns in the portable shape (a macro so that `concat!` can use it).
-macro_rules! order_columns {
-    () => {
-        "id, venue, account, symbol, venue_symbol, client_order_id, venue_order_id, side, \
-         order_type, time_in_force, quantity, price, status, filled_quantity, cumulative_quote, \
-         reject_reason, idempotency_key, request_hash, created_at AS created_at_ms, \
-         updated_at AS updated_at_ms"
-    };
-}
-
-/// Columns are already in the portable shape; `$N` placeholders are SQLite's too.
+/// Columns are already in the portable shape; `$N` placeholders are SQLite's too, and bound
+/// values are stored as they are (decimals as text, times as integers, JSON as checked text).
 impl Dialect for Sqlite {
-    const ORDER_COLUMNS: &'static str = order_columns!();
+    const ORDER_COLUMNS: &'static str = "id, venue, account, symbol, venue_symbol, \
+         client_order_id, venue_order_id, side, order_type, time_in_force, quantity, price, \
+         status, filled_quantity, cumulative_quote, reject_reason, idempotency_key, request_hash, \
+         created_at AS created_at_ms, updated_at AS updated_at_ms, status_inferred";
     const FILL_COLUMNS: &'static str = "order_id, venue, venue_symbol, trade_id, side, price, \
          quantity, fee, fee_asset, is_maker, traded_at AS time_ms";
     const EVENT_COLUMNS: &'static str = "order_id, kind, status, detail, created_at AS time_ms";
+    const UNMATCHED_FILL_COLUMNS: &'static str = "venue, venue_symbol, venue_order_id, \
+         client_order_id, trade_id, side, price, quantity, fee, fee_asset, is_maker, \
+         traded_at AS time_ms";
+    const BALANCE_COLUMNS: &'static str =
+        "venue, account, asset, free, locked, updated_at AS updated_at_ms";
+    const SETTING_COLUMNS: &'static str = "value";
     /// IMMEDIATE takes the write lock up front, so a transaction never reads a state that
     /// another process changes before it writes.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const INSERT_ORDER: &'static str = concat!(
-        "INSERT INTO orders (venue, account, symbol, venue_symbol, client_order_id, side, \
-         order_type, time_in_force, quantity, price, status, idempotency_key, request_hash, \
-         created_at, updated_at, filled_quantity, cumulative_quote) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, '0', '0') \
-         ON CONFLICT DO NOTHING RETURNING ",
-        order_columns!()
-    );
-    const INSERT_KEY: &'static str = "INSERT INTO idempotency_keys \
-         (key, order_id, request_hash, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT DO NOTHING RETURNING key";
-    const UPDATE_ORDER: &'static str = "UPDATE orders SET status = $1, filled_quantity = $2, \
-         cumulative_quote = $3, venue_order_id = COALESCE($4, venue_order_id), \
-         reject_reason = COALESCE($5, reject_reason), updated_at = $6 \
-         WHERE id = $7 RETURNING id";
-    const INSERT_EVENT: &'static str = "INSERT INTO order_events \
-         (order_id, kind, status, detail, created_at) VALUES ($1, $2, $3, $4, $5)";
-    const INSERT_FILL: &'static str = "INSERT INTO fills (order_id, venue, venue_symbol, \
-         trade_id, side, price, quantity, fee, fee_asset, is_maker, traded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (venue, venue_symbol, trade_id) DO NOTHING RETURNING id";
+    /// `SQLITE_MAX_VARIABLE_NUMBER` of the bundled SQLite.
+    const MAX_BIND_PARAMS: usize = 32_766;
+    const DECIMAL: Cast = Cast::NONE;
+    const TIME: Cast = Cast::NONE;
+    const JSON: Cast = Cast::NONE;
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
@@ -75,14 +59,18 @@ pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
     /// Opens the database a `sqlite:PATH` / `sqlite://PATH` URL names, creating the file and its
-    /// parent directory if missing; WAL mode, `synchronous=NORMAL`, foreign keys enforced.
+    /// parent directory if missing; WAL mode, `synchronous=FULL`, foreign keys enforced.
     /// `sqlite::memory:` opens a private in-memory database (one connection).
+    ///
+    /// `FULL` syncs the WAL on every commit: an order's intent must survive a power loss once
+    /// its transaction has committed, because the order goes to the venue right after
+    /// (invariant 1). `NORMAL` in WAL mode may lose the last commits on power loss.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options: SqliteConnectOptions = url.parse()?;
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = |size| {

@@ -1,11 +1,17 @@
 //! One behaviour suite for every store backend: each case runs against an SQLite file, an
-//! in-memory SQLite database and PostgreSQL, through `&dyn Store` only.
+//! in-memory SQLite database and PostgreSQL, through `&dyn Store` only. The cases on batches
+//! are in `batch`, those on the processor's other state in `state`; `upgrade` migrates a
+//! database made by the first schema and `durability` checks the commit settings.
 //!
 //! The PostgreSQL runs need a server: `OMSD_TEST_DATABASE_URL` (e.g. from
 //! `scripts/pg-test-cluster.sh start`); each test creates and drops its own database. Without
 //! the variable they are skipped with a note, except under `CI`, where they fail.
 
+mod batch;
+mod durability;
+mod state;
 mod support;
+mod upgrade;
 
 use std::sync::Arc;
 
@@ -17,6 +23,16 @@ use serde_json::json;
 use super::{
     CreateOutcome, FillRecord, NewOrderRecord, OrderChange, OrderFilter, OrderRecord, Store,
     StoreError,
+};
+use batch::{
+    a_failing_batch_writes_nothing, a_thousand_order_batch,
+    batch_with_conflicting_new_orders_writes_the_free_ones,
+    own_orders_trading_with_each_other_keep_both_fills, replayed_fills_are_stored_once,
+    two_changes_to_one_order_in_one_batch,
+};
+use state::{
+    balances_and_watermarks_are_upserted, live_orders_include_inferred_terminal_orders,
+    ping_answers_until_closed, settings_are_upserted, unmatched_fills_are_kept_until_claimed,
 };
 use support::{T0, apply, change, create, fill, filter, keys, new_order};
 
@@ -52,6 +68,17 @@ suite!(
     open_orders_excludes_terminal,
     migrate_twice_is_a_no_op,
     venue_order_id_and_last_fill_lookups,
+    batch_with_conflicting_new_orders_writes_the_free_ones,
+    two_changes_to_one_order_in_one_batch,
+    replayed_fills_are_stored_once,
+    own_orders_trading_with_each_other_keep_both_fills,
+    a_failing_batch_writes_nothing,
+    a_thousand_order_batch,
+    live_orders_include_inferred_terminal_orders,
+    unmatched_fills_are_kept_until_claimed,
+    balances_and_watermarks_are_upserted,
+    settings_are_upserted,
+    ping_answers_until_closed,
 );
 
 async fn create_then_find(store: Arc<dyn Store>) {
@@ -79,6 +106,7 @@ async fn create_then_find(store: Arc<dyn Store>) {
         request_hash: "hash-k1".into(),
         created_at_ms: T0,
         updated_at_ms: T0,
+        status_inferred: false,
     };
     assert_eq!(created, want);
     let found = [

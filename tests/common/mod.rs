@@ -10,6 +10,11 @@ use omsd::app::App;
 use omsd::config::Config;
 use serde_json::{Value, json};
 
+pub mod daemon;
+pub mod store_view;
+pub mod venue;
+pub mod workload;
+
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -112,6 +117,9 @@ fn config_for(sim: &exchange_sim::SimHandle, store_url: &str) -> Config {
         ws_api_url = "{ws_api}"
         credentials = "sim-demo"
         symbols = ["BTC-USDT", "ETH-USDT"]
+        [venues.risk]
+        # Wide enough for the tests' resting and crossing prices (up to 10 % from the book).
+        price_band_pct = "20"
         "#,
         rest = sim.rest_url(),
         stream = sim.stream_url(),
@@ -122,11 +130,28 @@ fn config_for(sim: &exchange_sim::SimHandle, store_url: &str) -> Config {
     config
 }
 
+/// The daemon configuration the tests use for an in-process daemon pointing at `sim`.
+pub fn app_config(sim: &exchange_sim::SimHandle, store_url: &str) -> Config {
+    config_for(sim, store_url)
+}
+
 impl Stack {
     /// Starts a simulator and a daemon on `backend`; `None` when PostgreSQL is not available
     /// outside CI.
     pub async fn start(backend: Backend) -> Option<Stack> {
         Stack::start_with(backend, exchange_sim::SimConfig::demo(), |_| {}).await
+    }
+
+    /// A simulator and a daemon on a fresh database of the PostgreSQL server at `server_url`.
+    pub async fn start_on_server(server_url: &str) -> Option<Stack> {
+        let store_url = fresh_postgres_database(server_url).await;
+        Stack::start_at(
+            store_url,
+            tempdir::TempDir::new("omsd-e2e"),
+            exchange_sim::SimConfig::demo(),
+            |_| {},
+        )
+        .await
     }
 
     /// Like [`Stack::start`], with a simulator configuration and a daemon config tweak.
@@ -140,6 +165,15 @@ impl Stack {
             Backend::Sqlite => format!("sqlite:{}", dir.path().join("omsd.db").display()),
             Backend::Postgres => fresh_postgres_database(&postgres_server_url()?).await,
         };
+        Stack::start_at(store_url, dir, sim_config, tweak).await
+    }
+
+    async fn start_at(
+        store_url: String,
+        dir: tempdir::TempDir,
+        sim_config: exchange_sim::SimConfig,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Stack> {
         let sim = exchange_sim::start(sim_config)
             .await
             .expect("simulator starts");

@@ -3,6 +3,8 @@
 //!
 //! The rule that matters: only an answer that proves the venue did not act is definitive. A
 //! timeout, a 5xx, `-1007`, `-1000` or a body we cannot read leave the order's fate unknown.
+//! `-2010 "Duplicate order sent."` is definitive but not a rejection: an open order already
+//! carries this client order id (reference §6), so it maps to [`ExchangeError::Duplicate`].
 
 use std::time::Duration;
 
@@ -68,10 +70,10 @@ impl BinanceError {
 fn classify_api(
     status: u16,
     code: Option<i64>,
-    message: &str,
+    raw_message: &str,
     retry_after: Option<Duration>,
 ) -> ExchangeError {
-    let message = format!("http {status}: {message}");
+    let message = format!("http {status}: {raw_message}");
     match (status, code) {
         (429, _) => ExchangeError::RateLimited {
             retry_after,
@@ -87,6 +89,9 @@ fn classify_api(
             ExchangeError::Auth { code, message }
         }
         (400..=499, Some(-2013)) => ExchangeError::NotFound { code, message },
+        (400..=499, Some(-2010)) if is_duplicate_message(raw_message) => {
+            ExchangeError::Duplicate { message }
+        }
         // -1000 "unknown error" and -1007 "execution status unknown" say nothing definite.
         (_, Some(-1000 | -1007)) => ExchangeError::Unknown { message },
         (400..=499, Some(-1003 | -1015)) => ExchangeError::RateLimited {
@@ -100,6 +105,14 @@ fn classify_api(
         // 5xx, or a 4xx whose body we could not read (a proxy page): outcome unknown.
         _ => ExchangeError::Unknown { message },
     }
+}
+
+/// The matching engine's text for a client order id already used by an open order. `-2010`
+/// carries many engine messages (insufficient balance, would take, market closed...): only this
+/// one means "it already exists".
+fn is_duplicate_message(message: &str) -> bool {
+    let text = message.trim().trim_end_matches('.');
+    text.eq_ignore_ascii_case("duplicate order sent")
 }
 
 impl From<BinanceError> for ExchangeError {
@@ -142,10 +155,19 @@ mod tests {
     use super::*;
 
     fn api(status: u16, code: Option<i64>, retry_after: Option<u64>) -> BinanceError {
+        api_msg(status, code, "msg", retry_after)
+    }
+
+    fn api_msg(
+        status: u16,
+        code: Option<i64>,
+        msg: &str,
+        retry_after: Option<u64>,
+    ) -> BinanceError {
         BinanceError::Api {
             status,
             code,
-            message: "msg".into(),
+            message: msg.into(),
             retry_after: retry_after.map(Duration::from_secs),
         }
     }
@@ -157,6 +179,12 @@ mod tests {
         let cases: Vec<(BinanceError, &str, Option<i64>, Option<Duration>)> = vec![
             // (error, kind, code kept, retry_after)
             (api(400, Some(-2010), None), "rejected", Some(-2010), None),
+            (api_msg(400, Some(-2010), "Duplicate order sent.", None), "duplicate", None, None),
+            (api_msg(400, Some(-2010), " duplicate order sent", None), "duplicate", None, None),
+            (api_msg(400, Some(-2010), "Account has insufficient balance for requested action.", None), "rejected", Some(-2010), None),
+            (api_msg(400, Some(-2010), "Order would immediately match and take.", None), "rejected", Some(-2010), None),
+            (api_msg(400, Some(-1101), "Duplicate values for a parameter detected.", None), "rejected", Some(-1101), None),
+            (api_msg(500, Some(-2010), "Duplicate order sent.", None), "unknown", None, None),
             (api(400, Some(-1013), None), "rejected", Some(-1013), None),
             (api(400, Some(-1100), None), "rejected", Some(-1100), None),
             (api(400, Some(-1102), None), "rejected", Some(-1102), None),
@@ -192,22 +220,33 @@ mod tests {
                 ExchangeError::RateLimited { retry_after: r, .. } => {
                     assert_eq!(*r, retry_after, "{text}")
                 }
-                ExchangeError::Unknown { .. } | ExchangeError::Unavailable { .. } => {}
+                ExchangeError::Unknown { .. }
+                | ExchangeError::Unavailable { .. }
+                | ExchangeError::Duplicate { .. } => {}
             }
         }
     }
 
     #[test]
     fn messages_keep_status_and_venue_text() {
-        let core = ExchangeError::from(BinanceError::Api {
-            status: 400,
-            code: Some(-2010),
-            message: "Duplicate order sent.".into(),
-            retry_after: None,
-        });
-        assert!(
-            core.to_string().contains("http 400: Duplicate order sent."),
-            "{core}"
+        let cases = [
+            ("Duplicate order sent.", "http 400: Duplicate order sent."),
+            ("Market is closed.", "http 400: Market is closed."),
+        ];
+        for (msg, want) in cases {
+            let core = ExchangeError::from(api_msg(400, Some(-2010), msg, None));
+            assert!(core.to_string().contains(want), "{core}");
+        }
+    }
+
+    #[test]
+    fn duplicate_is_definitive_and_not_a_breaker_failure() {
+        let core = ExchangeError::from(api_msg(400, Some(-2010), "Duplicate order sent.", None));
+        assert!(core.is_definitive(), "{core:?}");
+        assert_eq!(
+            exchange_core::Outcome::of::<()>(&Err(core.clone())),
+            exchange_core::Outcome::Success
         );
+        assert!(!exchange_core::retry::is_retriable(&core));
     }
 }

@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use exchange_core::health::{BookRecorder, StreamRecorder};
 use exchange_core::{
     Balance, BookSnapshot, Exchange, ExchangeError, Fill, Instrument, MarketEvent, NewOrder,
-    OrderSnapshot, ReconnectReason, UserEvent, VenueHealth, VenueId,
+    OrderSnapshot, Placement, ReconnectReason, UserEvent, VenueHealth, VenueId,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -170,6 +170,22 @@ impl BinanceExchange {
     }
 }
 
+/// A venue trade id as Binance numbers it; anything else is refused locally.
+fn trade_id(id: &str) -> Result<u64, ExchangeError> {
+    id.parse::<u64>().map_err(|_| ExchangeError::Rejected {
+        code: None,
+        message: format!("binance trade ids are integers, got '{id}'"),
+    })
+}
+
+/// A venue order id as Binance numbers it; anything else is refused locally.
+fn order_id(id: &str) -> Result<u64, ExchangeError> {
+    id.parse::<u64>().map_err(|_| ExchangeError::Rejected {
+        code: None,
+        message: format!("binance order ids are integers, got '{id}'"),
+    })
+}
+
 impl std::fmt::Debug for BinanceExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BinanceExchange")
@@ -189,9 +205,16 @@ impl Exchange for BinanceExchange {
         Ok(parse::instruments(&self.shared.config.venue, info))
     }
 
-    async fn place_order(&self, order: &NewOrder) -> Result<OrderSnapshot, ExchangeError> {
-        let raw = self.shared.rest.place_order(order).await?;
-        self.snapshot(raw)
+    async fn submit_order(&self, order: &NewOrder) -> Placement {
+        let (result, signed_timestamp_ms) = self.shared.rest.place_order(order).await;
+        Placement {
+            result: result.and_then(|raw| self.snapshot(raw)),
+            signed_timestamp_ms,
+        }
+    }
+
+    fn venue_time_ms(&self) -> i64 {
+        self.shared.rest.clock.now_ms()
     }
 
     async fn cancel_order(
@@ -262,13 +285,7 @@ impl Exchange for BinanceExchange {
         after_trade_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Fill>, ExchangeError> {
-        let after = match after_trade_id {
-            None => None,
-            Some(id) => Some(id.parse::<u64>().map_err(|_| ExchangeError::Rejected {
-                code: None,
-                message: format!("binance trade ids are integers, got '{id}'"),
-            })?),
-        };
+        let after = after_trade_id.map(trade_id).transpose()?;
         // `fromId` is inclusive: start right after the last trade we have.
         let from_id = after.map(|id| id.saturating_add(1));
         let mut trades = self
@@ -280,6 +297,29 @@ impl Exchange for BinanceExchange {
         trades.sort_by_key(|t| t.id);
         // myTrades does not carry the client order id: the daemon matches by venue order id.
         Ok(parse::my_trade_fills(trades, ""))
+    }
+
+    async fn orders_since(
+        &self,
+        venue_symbol: &str,
+        from_order_id: Option<&str>,
+        start_time_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OrderSnapshot>, ExchangeError> {
+        let from_id = from_order_id.map(order_id).transpose()?;
+        let raw = self
+            .shared
+            .rest
+            .all_orders(venue_symbol, from_id, start_time_ms, limit)
+            .await?;
+        // One unreadable order fails the whole page: the caller pages by the last id and must
+        // not step over an order it could not read.
+        let mut orders = raw
+            .into_iter()
+            .map(|o| self.snapshot(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        orders.sort_by_key(|o| o.venue_order_id.parse::<u64>().unwrap_or(u64::MAX));
+        Ok(orders)
     }
 
     fn health(&self) -> VenueHealth {

@@ -231,6 +231,8 @@ pub(crate) const OPEN_ORDERS_SYMBOL: Endpoint =
     Endpoint::new("open_orders", Class::Account, Lane::Data, 6);
 pub(crate) const OPEN_ORDERS_ALL: Endpoint =
     Endpoint::new("open_orders", Class::Account, Lane::Data, 80);
+/// `GET /api/v3/allOrders` (weight 20 with or without `orderId`/`startTime`).
+pub(crate) const ALL_ORDERS: Endpoint = Endpoint::new("all_orders", Class::Account, Lane::Data, 20);
 pub(crate) const ACCOUNT: Endpoint = Endpoint::new("account", Class::Account, Lane::Data, 20);
 pub(crate) const MY_TRADES_BY_ORDER: Endpoint =
     Endpoint::new("my_trades", Class::Account, Lane::Data, 5);
@@ -350,8 +352,12 @@ mod tests {
         assert_eq!(weights, [5, 5, 25, 25, 50, 50, 250, 250]);
         const { assert!(!PLACE_ORDER.idempotent && CANCEL_ORDER.idempotent) };
         assert_eq!(
-            (PLACE_ORDER.lane, QUERY_ORDER.lane),
-            (Lane::Order, Lane::Data)
+            (PLACE_ORDER.lane, QUERY_ORDER.lane, ALL_ORDERS.lane),
+            (Lane::Order, Lane::Data, Lane::Data)
+        );
+        assert_eq!(
+            (ALL_ORDERS.weight, ALL_ORDERS.class, ALL_ORDERS.idempotent),
+            (20, Class::Account, true)
         );
     }
 }

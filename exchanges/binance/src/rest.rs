@@ -9,7 +9,12 @@
 //! Every parameter goes in the query string, for every method, so that the signed payload is
 //! exactly the bytes on the wire. The URL is never logged or put in an error: it carries the
 //! signature.
+//!
+//! The endpoints themselves are in [`calls`].
 
+mod calls;
+
+use std::sync::Mutex;
 use std::time::Duration;
 
 use exchange_core::limiter::aligned_reset;
@@ -24,15 +29,29 @@ use crate::auth::{self, VenueClock};
 use crate::config::{ApiSecret, BinanceConfig};
 use crate::error::BinanceError;
 use crate::limits::{self, Breakers, Endpoint};
-use crate::model::{
-    BinanceAccount, BinanceDepthSnapshot, BinanceErrorBody, BinanceExchangeInfo, BinanceMyTrade,
-    BinanceOrder, BinanceServerTime,
-};
+use crate::model::{BinanceErrorBody, BinanceServerTime};
 use crate::parse::{side_str, time_in_force_str};
 use crate::urls;
 
 /// Query parameters in the order they are sent.
 type Params = Vec<(&'static str, String)>;
+
+/// Where a call reports the `timestamp` of the last signed request it sent: the venue refuses
+/// a request once its clock passes that timestamp plus `recvWindow`, so this bounds how long an
+/// unanswered order could still be accepted.
+#[derive(Debug, Default)]
+pub(crate) struct SignedAt(Mutex<Option<i64>>);
+
+impl SignedAt {
+    fn set(&self, timestamp_ms: i64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(timestamp_ms);
+    }
+
+    /// The timestamp of the last signed request sent, if any was.
+    pub(crate) fn get(&self) -> Option<i64> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Signed and public REST calls to one Binance account, metered and guarded.
 pub(crate) struct RestClient {
@@ -85,7 +104,14 @@ impl RestClient {
     pub(crate) async fn sync_clock(&self) -> Result<i64, ExchangeError> {
         let before = auth::local_now_ms();
         let time: BinanceServerTime = self
-            .attempt(&limits::TIME, Method::GET, urls::TIME, &[], false)
+            .attempt(
+                &limits::TIME,
+                Method::GET,
+                urls::TIME,
+                &[],
+                false,
+                &SignedAt::default(),
+            )
             .await?;
         let after = auth::local_now_ms();
         let offset = self.clock.record(before, time.server_time, after);
@@ -118,6 +144,22 @@ impl RestClient {
         params: Params,
         signed: bool,
     ) -> Result<T, ExchangeError> {
+        let signed_at = SignedAt::default();
+        self.call_recording(endpoint, method, path, params, signed, &signed_at)
+            .await
+    }
+
+    /// [`RestClient::call`], reporting the `timestamp` of each signed request sent to
+    /// `signed_at`.
+    async fn call_recording<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        method: Method,
+        path: &str,
+        params: Params,
+        signed: bool,
+        signed_at: &SignedAt,
+    ) -> Result<T, ExchangeError> {
         let _slot = match endpoint.new_order {
             true => Some(self.limiter.order_slot().await?),
             false => None,
@@ -125,7 +167,7 @@ impl RestClient {
         if signed {
             self.ensure_clock().await?;
         }
-        let once = || self.attempt(endpoint, method.clone(), path, &params, signed);
+        let once = || self.attempt(endpoint, method.clone(), path, &params, signed, signed_at);
         let result = if endpoint.idempotent {
             retry_idempotent(&self.retry, endpoint.name, once).await
         } else {
@@ -146,7 +188,9 @@ impl RestClient {
                     self.clock.invalidate();
                 }
                 if endpoint.idempotent && self.clock.is_synced() {
-                    return self.attempt(endpoint, method, path, &params, signed).await;
+                    return self
+                        .attempt(endpoint, method, path, &params, signed, signed_at)
+                        .await;
                 }
                 result
             }
@@ -162,6 +206,7 @@ impl RestClient {
         path: &str,
         params: &[(&'static str, String)],
         signed: bool,
+        signed_at: &SignedAt,
     ) -> Result<T, ExchangeError> {
         let permit = self.breakers.get(endpoint.class).permit()?;
         self.limiter
@@ -169,10 +214,13 @@ impl RestClient {
             .await?;
         let mut params = params.to_vec();
         let query = if signed {
+            let timestamp = self.clock.now_ms();
             params.push(("recvWindow", self.recv_window_ms.to_string()));
-            params.push(("timestamp", self.clock.now_ms().to_string()));
+            params.push(("timestamp", timestamp.to_string()));
             let query = encode(&params)?;
             let signature = auth::sign(&self.secret, &auth::rest_payload(&query, ""));
+            // From here on the request may reach the venue.
+            signed_at.set(timestamp);
             format!("{query}&signature={signature}")
         } else {
             encode(&params)?
@@ -240,156 +288,6 @@ impl RestClient {
             }
             _ => {}
         }
-    }
-
-    /// `GET /api/v3/exchangeInfo`.
-    pub(crate) async fn exchange_info(&self) -> Result<BinanceExchangeInfo, ExchangeError> {
-        // Usually the first call: measure the clock first (best effort) so that the limiter's
-        // windows align with the venue's from the first usage header on.
-        if let Err(err) = self.ensure_clock().await {
-            tracing::warn!(error = %err, "binance clock sync before exchangeInfo failed");
-        }
-        let info: BinanceExchangeInfo = self
-            .call(
-                &limits::EXCHANGE_INFO,
-                Method::GET,
-                urls::EXCHANGE_INFO,
-                Vec::new(),
-                false,
-            )
-            .await?;
-        let scopes = limits::published_scopes(&info.rate_limits);
-        if !scopes.is_empty() {
-            self.limiter.configure(&scopes);
-        }
-        Ok(info)
-    }
-
-    /// `GET /api/v3/depth`.
-    pub(crate) async fn depth(
-        &self,
-        symbol: &str,
-        limit: u32,
-    ) -> Result<BinanceDepthSnapshot, ExchangeError> {
-        let params = vec![("symbol", symbol.to_owned()), ("limit", limit.to_string())];
-        let endpoint = limits::depth(limit);
-        self.call(&endpoint, Method::GET, urls::DEPTH, params, false)
-            .await
-    }
-
-    /// `POST /api/v3/order` with `newOrderRespType=FULL`.
-    pub(crate) async fn place_order(
-        &self,
-        order: &NewOrder,
-    ) -> Result<BinanceOrder, ExchangeError> {
-        let params = order_params(order)?;
-        self.call(
-            &limits::PLACE_ORDER,
-            Method::POST,
-            urls::ORDER,
-            params,
-            true,
-        )
-        .await
-    }
-
-    /// `DELETE /api/v3/order` by `origClientOrderId`.
-    pub(crate) async fn cancel_order(
-        &self,
-        symbol: &str,
-        client_order_id: &str,
-    ) -> Result<BinanceOrder, ExchangeError> {
-        let params = vec![
-            ("symbol", symbol.to_owned()),
-            ("origClientOrderId", client_order_id.to_owned()),
-        ];
-        self.call(
-            &limits::CANCEL_ORDER,
-            Method::DELETE,
-            urls::ORDER,
-            params,
-            true,
-        )
-        .await
-    }
-
-    /// `GET /api/v3/order` by `origClientOrderId` or, with `by_venue_id`, by `orderId`.
-    pub(crate) async fn query_order(
-        &self,
-        symbol: &str,
-        id: &str,
-        by_venue_id: bool,
-    ) -> Result<BinanceOrder, ExchangeError> {
-        let key = if by_venue_id {
-            "orderId"
-        } else {
-            "origClientOrderId"
-        };
-        let params = vec![("symbol", symbol.to_owned()), (key, id.to_owned())];
-        self.call(&limits::QUERY_ORDER, Method::GET, urls::ORDER, params, true)
-            .await
-    }
-
-    /// `GET /api/v3/openOrders`, for one symbol or all.
-    pub(crate) async fn open_orders(
-        &self,
-        symbol: Option<&str>,
-    ) -> Result<Vec<BinanceOrder>, ExchangeError> {
-        let (endpoint, params) = match symbol {
-            Some(s) => (limits::OPEN_ORDERS_SYMBOL, vec![("symbol", s.to_owned())]),
-            None => (limits::OPEN_ORDERS_ALL, Vec::new()),
-        };
-        self.call(&endpoint, Method::GET, urls::OPEN_ORDERS, params, true)
-            .await
-    }
-
-    /// `GET /api/v3/account`.
-    pub(crate) async fn account(&self) -> Result<BinanceAccount, ExchangeError> {
-        self.call(
-            &limits::ACCOUNT,
-            Method::GET,
-            urls::ACCOUNT,
-            Vec::new(),
-            true,
-        )
-        .await
-    }
-
-    /// `GET /api/v3/myTrades` for one order.
-    pub(crate) async fn my_trades(
-        &self,
-        symbol: &str,
-        order_id: &str,
-    ) -> Result<Vec<BinanceMyTrade>, ExchangeError> {
-        let params = vec![
-            ("symbol", symbol.to_owned()),
-            ("orderId", order_id.to_owned()),
-        ];
-        let endpoint = limits::MY_TRADES_BY_ORDER;
-        self.call(&endpoint, Method::GET, urls::MY_TRADES, params, true)
-            .await
-    }
-
-    /// `GET /api/v3/myTrades` from trade id `from_id` (inclusive), at most `limit`.
-    pub(crate) async fn my_trades_from(
-        &self,
-        symbol: &str,
-        from_id: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<BinanceMyTrade>, ExchangeError> {
-        let mut params = vec![("symbol", symbol.to_owned())];
-        if let Some(from_id) = from_id {
-            params.push(("fromId", from_id.to_string()));
-        }
-        params.push(("limit", limit.clamp(1, 1000).to_string()));
-        self.call(
-            &limits::MY_TRADES,
-            Method::GET,
-            urls::MY_TRADES,
-            params,
-            true,
-        )
-        .await
     }
 }
 

@@ -54,6 +54,16 @@ fn error_bodies() {
         None,
     );
     assert_eq!(err.code(), Some(-2013));
+    let err = api_error(
+        StatusCode::BAD_REQUEST,
+        include_bytes!("../test_data/http_error_duplicate_order.json"),
+        None,
+    );
+    assert_eq!(err.code(), Some(-2010));
+    assert!(
+        matches!(ExchangeError::from(err), ExchangeError::Duplicate { .. }),
+        "a duplicate client order id is not a rejection"
+    );
     let err = api_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", None);
     assert_eq!(err.code(), None);
     assert!(err.to_string().contains("unreadable error body"), "{err}");

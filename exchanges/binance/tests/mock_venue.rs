@@ -65,6 +65,11 @@ async fn user_stream_subscribes_forwards_and_reconnects() {
         (new.kind, new.client_order_id.as_str()),
         (ExecutionKind::New, "mUvoqJxFIILMdfAW5iGSOW")
     );
+    // The unreadable execution report in between is reported as a gap.
+    let UserEvent::Gap { reason } = recv(&mut rx).await else {
+        panic!("expected a gap")
+    };
+    assert!(reason.contains("execution report"), "{reason}");
     let UserEvent::Execution(canceled) = recv(&mut rx).await else {
         panic!("expected execution")
     };
@@ -98,6 +103,79 @@ async fn user_stream_subscribes_forwards_and_reconnects() {
         tokio::time::timeout(DEADLINE, task).await.is_ok(),
         "task did not stop on shutdown"
     );
+}
+
+/// The frame of the documented `executionReport` with some fields replaced.
+fn execution_report_with(changes: Value) -> String {
+    let mut frame: Value =
+        serde_json::from_str(include_str!("../test_data/ws_executionReport.json"))
+            .unwrap_or_default();
+    if let (Some(event), Some(changes)) = (frame["event"].as_object_mut(), changes.as_object()) {
+        for (key, value) in changes {
+            event.insert(key.clone(), value.clone());
+        }
+    }
+    frame.to_string()
+}
+
+#[tokio::test]
+async fn unreadable_order_updates_are_gaps_and_the_stream_stays_up() {
+    let rest = http_server(Arc::new(Mutex::new(vec![json!({})]))).await;
+    let ws = ws_server(|_, mut ws| async move {
+        let Some(Ok(Message::Text(request))) = ws.next().await else {
+            return;
+        };
+        let request: Value = serde_json::from_str(&request).unwrap_or_default();
+        let answer =
+            json!({ "id": request["id"], "status": 200, "result": { "subscriptionId": 0 } });
+        let _ = ws.send(Message::text(answer.to_string())).await;
+        let frames = [
+            // Parses as JSON but not as an order update we can apply: unknown status.
+            execution_report_with(json!({ "X": "SOMETHING_NEW" })),
+            // Does not deserialize: the quantity is not a decimal.
+            execution_report_with(json!({ "q": { "not": "a number" } })),
+            // An event without a type may have been anything, an order update included.
+            r#"{"subscriptionId":0,"event":{"E":1,"s":"ETHBTC"}}"#.to_owned(),
+            // Unreadable, but not an order update: counted and skipped, no gap.
+            r#"{"subscriptionId":0,"event":{"e":"outboundAccountPosition","B":7}}"#.to_owned(),
+            "not json".to_owned(),
+            r#"{"subscriptionId":0,"event":{"e":"somethingElse","E":1}}"#.to_owned(),
+            fixture(include_str!("../test_data/ws_executionReport.json")),
+        ];
+        for frame in frames {
+            let _ = ws.send(Message::text(frame)).await;
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let exchange = adapter(&rest, &ws);
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let _task = exchange.spawn_user_stream(tx, shutdown.clone());
+    assert_eq!(recv(&mut rx).await, UserEvent::Connected);
+    let mut reasons = Vec::new();
+    for _ in 0..3 {
+        match recv(&mut rx).await {
+            UserEvent::Gap { reason } => reasons.push(reason),
+            other => panic!("expected a gap, got {other:?}"),
+        }
+    }
+    assert!(reasons[0].contains("SOMETHING_NEW"), "{reasons:?}");
+    assert!(reasons[1].contains("execution report"), "{reasons:?}");
+    assert_eq!(reasons[2], "event without a type");
+    let UserEvent::Execution(report) = recv(&mut rx).await else {
+        panic!("expected the readable execution report")
+    };
+    assert_eq!(report.client_order_id, "mUvoqJxFIILMdfAW5iGSOW");
+
+    let health = exchange.health();
+    assert_eq!(health.malformed_messages_total, 5, "{health:?}");
+    let user = &health.streams[0];
+    assert!(
+        user.connected && user.reconnects_total.values().all(|n| *n == 0),
+        "{user:?}"
+    );
+    shutdown.cancel();
 }
 
 #[tokio::test]

@@ -5,88 +5,16 @@ use std::time::Duration;
 
 mod common;
 
+use common::sim::{DEADLINE, SYMBOL, Venue, btc, client_id, limit, ok, top_of_book, venue};
 use exchange_binance::{ApiSecret, BinanceExchange};
 use exchange_core::{
-    BookUpdate, Exchange, ExchangeError, ExecutionKind, Instrument, MarketEvent, NewOrder,
-    OrderBook, OrderStatus, OrderType, Side, TimeInForce, UserEvent,
+    BookUpdate, Exchange, ExchangeError, ExecutionKind, MarketEvent, NewOrder, OrderBook,
+    OrderStatus, Side, UserEvent,
 };
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-const SYMBOL: &str = "BTCUSDT";
-const DEADLINE: Duration = Duration::from_secs(20);
-
-struct Venue {
-    sim: exchange_sim::SimHandle,
-    exchange: BinanceExchange,
-}
-
-async fn venue() -> Venue {
-    let sim = match exchange_sim::start(exchange_sim::SimConfig::demo()).await {
-        Ok(sim) => sim,
-        Err(e) => panic!("simulator did not start: {e}"),
-    };
-    let config = common::sim_config(&sim);
-    let exchange = match BinanceExchange::new(config) {
-        Ok(ex) => ex,
-        Err(e) => panic!("adapter: {e}"),
-    };
-    Venue { sim, exchange }
-}
-
-fn ok<T>(result: Result<T, ExchangeError>, what: &str) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => panic!("{what}: {e}"),
-    }
-}
-
-/// A client order id unique across tests and runs.
-fn client_id(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("t-{tag}-{}", nanos % 1_000_000_000_000)
-}
-
-async fn btc(exchange: &BinanceExchange) -> Instrument {
-    let instruments = ok(exchange.instruments().await, "instruments");
-    match instruments.into_iter().find(|i| i.venue_symbol == SYMBOL) {
-        Some(i) => i,
-        None => panic!("{SYMBOL} not listed"),
-    }
-}
-
-/// Best bid and ask from REST depth, waiting for the synthetic maker to quote both sides.
-async fn top_of_book(exchange: &BinanceExchange) -> (Decimal, Decimal) {
-    let give_up = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let depth = ok(exchange.depth_snapshot(SYMBOL, 20).await, "depth");
-        if let (Some(bid), Some(ask)) = (depth.bids.first(), depth.asks.first()) {
-            return (bid.price, ask.price);
-        }
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "the book stayed empty"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn limit(id: &str, side: Side, price: Decimal, quantity: Decimal) -> NewOrder {
-    NewOrder {
-        client_order_id: id.to_owned(),
-        venue_symbol: SYMBOL.to_owned(),
-        side,
-        order_type: OrderType::Limit,
-        time_in_force: TimeInForce::Gtc,
-        quantity,
-        price: Some(price),
-    }
-}
 
 /// A BUY priced a few ticks through the best ask: fills on arrival.
 async fn crossing_buy(venue: &Venue, id: &str) -> NewOrder {

@@ -477,6 +477,12 @@ mod tests {
                 S,
             ),
             (
+                Err(ExchangeError::Duplicate {
+                    message: "Duplicate order sent.".into(),
+                }),
+                S,
+            ),
+            (
                 Err(ExchangeError::RateLimited {
                     retry_after: None,
                     banned: false,

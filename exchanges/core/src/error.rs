@@ -2,7 +2,9 @@
 //!
 //! The classification drives the order state machine: `Rejected` is definitive (the venue
 //! refused, nothing rests), `Unknown` means the order may or may not exist and must be resolved
-//! by asking the venue, never guessed (DESIGN invariant 3).
+//! by asking the venue, never guessed (DESIGN invariant 3). `Duplicate` is definitive too, but
+//! about the request, not the order: the venue already holds an order with this client order id
+//! (ours, sent before), so it created nothing new and the existing order is found by querying it.
 
 use std::time::Duration;
 
@@ -12,6 +14,11 @@ pub enum ExchangeError {
     /// The venue definitively refused the request; for an order, nothing was created.
     #[error("rejected by venue (code {code:?}): {message}")]
     Rejected { code: Option<i64>, message: String },
+    /// The venue already has an order with this client order id and created no new one (Binance
+    /// `-2010 "Duplicate order sent."`). Not a rejection of the order: the earlier one stands,
+    /// so its state is learned by querying the venue for the client order id.
+    #[error("duplicate client order id on venue: {message}")]
+    Duplicate { message: String },
     /// The venue says the order (or object) does not exist: a definite answer to a query.
     #[error("not found on venue (code {code:?}): {message}")]
     NotFound { code: Option<i64>, message: String },
@@ -63,6 +70,7 @@ impl ExchangeError {
     pub fn kind(&self) -> &'static str {
         match self {
             ExchangeError::Rejected { .. } => "rejected",
+            ExchangeError::Duplicate { .. } => "duplicate",
             ExchangeError::NotFound { .. } => "not_found",
             ExchangeError::RateLimited { banned: true, .. } => "banned",
             ExchangeError::RateLimited { .. } => "rate_limited",
@@ -87,6 +95,13 @@ mod tests {
                 },
                 true,
                 "rejected",
+            ),
+            (
+                ExchangeError::Duplicate {
+                    message: "Duplicate order sent.".into(),
+                },
+                true,
+                "duplicate",
             ),
             (
                 ExchangeError::NotFound {

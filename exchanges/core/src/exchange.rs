@@ -31,6 +31,26 @@ pub enum UserEvent {
     Execution(ExecutionReport),
     /// Balances that changed.
     Balances(Vec<Balance>),
+    /// A frame that is (or may be) an order update could not be read, so an update may have
+    /// been lost while the stream stays up: the receiver reconciles, as after `Connected`.
+    Gap { reason: String },
+}
+
+/// What one placement came to: the order as the venue answered, or why not.
+pub type PlaceOutcome = Result<OrderSnapshot, ExchangeError>;
+
+/// The outcome of one order placement, with the signed timestamp of the request that went out.
+///
+/// The timestamp bounds when the venue could still accept the request: a request signed at `t`
+/// is refused once the venue's clock passes `t + recvWindow`, so an order the venue does not
+/// show long after that was never accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The venue's answer.
+    pub result: PlaceOutcome,
+    /// The `timestamp` parameter (venue clock, ms) of the last signed request that was sent
+    /// for this order; `None` when nothing was sent (refused locally before signing).
+    pub signed_timestamp_ms: Option<i64>,
 }
 
 /// Events of the public market-data streams.
@@ -49,9 +69,19 @@ pub trait Exchange: Send + Sync + 'static {
     /// Tradable instruments with their filters.
     async fn instruments(&self) -> Result<Vec<Instrument>, ExchangeError>;
 
-    /// Sends a new order. `Unknown` errors mean the order may exist: resolve with
-    /// [`Exchange::query_order`] using the same client order id.
-    async fn place_order(&self, order: &NewOrder) -> Result<OrderSnapshot, ExchangeError>;
+    /// Sends a new order and reports the signed timestamp (see [`Placement`]). `Unknown`
+    /// errors mean the order may exist, `Duplicate` that an order with this client order id
+    /// already does: resolve both with [`Exchange::query_order`] using the same client order id.
+    async fn submit_order(&self, order: &NewOrder) -> Placement;
+
+    /// Sends a new order: [`Exchange::submit_order`] without the signed timestamp.
+    async fn place_order(&self, order: &NewOrder) -> PlaceOutcome {
+        self.submit_order(order).await.result
+    }
+
+    /// The venue's clock now, as this adapter estimates it (local clock + measured offset), ms.
+    /// Before the first measurement the offset is zero.
+    fn venue_time_ms(&self) -> i64;
 
     /// Cancels an order by client order id.
     async fn cancel_order(
@@ -97,6 +127,21 @@ pub trait Exchange: Send + Sync + 'static {
         after_trade_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Fill>, ExchangeError>;
+
+    /// Orders of ours on one symbol, open and closed, ascending by venue order id: those with
+    /// a venue order id >= `from_order_id` when given, else those created at or after
+    /// `start_time_ms` when given (the venue may limit how far a time window reaches: no end
+    /// time is sent), else the most recent; at most `limit` (venues cap it, Binance at 1000).
+    /// Used to find orders a reconciliation would otherwise miss (accepted while we were not
+    /// looking, already closed): call again from the last id + 1 until fewer than `limit` come
+    /// back.
+    async fn orders_since(
+        &self,
+        venue_symbol: &str,
+        from_order_id: Option<&str>,
+        start_time_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OrderSnapshot>, ExchangeError>;
 
     /// A snapshot of the adapter's resilience state (breakers, limiter, clock, streams,
     /// books). Cheap: no I/O.

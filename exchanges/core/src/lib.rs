@@ -23,7 +23,7 @@ pub mod retry;
 pub use book::{BookDelta, BookSnapshot, BookUpdate, Level, OrderBook};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Outcome};
 pub use error::ExchangeError;
-pub use exchange::{Exchange, MarketEvent, UserEvent};
+pub use exchange::{Exchange, MarketEvent, PlaceOutcome, Placement, UserEvent};
 pub use health::{
     BookHealth, BreakerHealth, ClockHealth, LimiterHealth, ReconnectReason, ScopeHealth,
     StreamHealth, VenueHealth,

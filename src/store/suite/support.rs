@@ -16,8 +16,8 @@ use serde_json::json;
 use sqlx::Connection;
 
 use crate::store::{
-    self, ChangeOutcome, CreateOutcome, FillRecord, NewOrderRecord, OrderChange, OrderFilter,
-    OrderRecord, Store,
+    self, BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, NewOrderRecord,
+    OrderChange, OrderFilter, OrderRecord, Store, UnmatchedFillRecord, Watermark, WriteBatch,
 };
 
 /// A store on a fresh database, and what to remove afterwards.
@@ -33,7 +33,7 @@ enum Cleanup {
 }
 
 /// A name no other test (in this or a concurrent run) uses.
-fn unique_name(prefix: &str) -> String {
+pub(super) fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -43,7 +43,7 @@ fn unique_name(prefix: &str) -> String {
 }
 
 /// `url` with its database (the path) replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
+pub(super) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));
@@ -103,7 +103,7 @@ impl TestDb {
 }
 
 /// Runs one statement on the test server's maintenance database.
-async fn on_server(server_url: &str, sql: String) {
+pub(super) async fn on_server(server_url: &str, sql: String) {
     let mut admin = sqlx::PgConnection::connect(server_url)
         .await
         .expect("connect to server");
@@ -171,6 +171,7 @@ pub(super) fn change(order_id: i64, status: OrderStatus, time_ms: i64) -> OrderC
         event_detail: json!({}),
         fills: vec![],
         time_ms,
+        status_inferred: false,
     }
 }
 
@@ -218,4 +219,47 @@ pub(super) async fn keys(store: &dyn Store, filter: OrderFilter) -> Vec<String> 
         .into_iter()
         .map(|order| order.idempotency_key)
         .collect()
+}
+
+/// Writes a batch that must succeed.
+pub(super) async fn write(store: &dyn Store, batch: &WriteBatch) -> BatchOutcome {
+    store.write_batch(batch).await.expect("write_batch")
+}
+
+/// A fill on `sim` `BTCUSDT` that no stored order claims yet.
+pub(super) fn unmatched(venue_order_id: &str, trade_id: &str, time_ms: i64) -> UnmatchedFillRecord {
+    UnmatchedFillRecord {
+        venue: "sim".into(),
+        venue_symbol: "BTCUSDT".into(),
+        venue_order_id: venue_order_id.into(),
+        client_order_id: String::new(),
+        trade_id: trade_id.into(),
+        side: Side::Sell,
+        price: dec!(30000.5),
+        quantity: dec!(0.125),
+        fee: dec!(0.01),
+        fee_asset: None,
+        is_maker: false,
+        time_ms,
+    }
+}
+
+pub(super) fn balance(venue: &str, asset: &str, free: Decimal, at: i64) -> BalanceRecord {
+    BalanceRecord {
+        venue: venue.into(),
+        account: "main".into(),
+        asset: asset.into(),
+        free,
+        locked: dec!(0.5),
+        updated_at_ms: at,
+    }
+}
+
+pub(super) fn watermark(venue: &str, venue_symbol: &str, kind: &str, value: &str) -> Watermark {
+    Watermark {
+        venue: venue.into(),
+        venue_symbol: venue_symbol.into(),
+        kind: kind.into(),
+        value: value.into(),
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Every (re)subscription is announced with [`UserEvent::Connected`] (events may have been
 //! missed: the consumer reconciles); every loss with [`UserEvent::Disconnected`], followed by a
-//! reconnect after a capped, jittered backoff, forever.
+//! reconnect after a capped, jittered backoff, forever. An order update that arrives but cannot
+//! be read is announced with [`UserEvent::Gap`] (the consumer reconciles; the stream stays up).
 
 use std::sync::Arc;
 
@@ -175,7 +176,9 @@ async fn subscribe(
     )))
 }
 
-/// Maps one frame to an event. Unknown event types are ignored; unreadable ones counted.
+/// Maps one frame to an event. Unknown event types are ignored; unreadable frames are counted,
+/// and those that are (or may be) an order update also become [`UserEvent::Gap`]: an update
+/// may have been lost although the stream is up, so the consumer must reconcile.
 fn handle_frame(shared: &Shared, text: &str) -> Result<Option<UserEvent>, WsError> {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
@@ -201,38 +204,47 @@ fn handle_frame(shared: &Shared, text: &str) -> Result<Option<UserEvent>, WsErro
     }
     let event = match serde_json::from_value::<BinanceUserEventFrame>(value) {
         Ok(frame) => frame.event,
-        Err(e) => {
-            shared.counters.malformed("user_stream", &e);
-            return Ok(None);
-        }
+        Err(e) => return Ok(Some(gap(shared, format!("unreadable event frame: {e}")))),
     };
     let kind = event
         .get("e")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let mapped = match kind.as_str() {
-        "executionReport" => serde_json::from_value::<BinanceExecutionReport>(event)
-            .map_err(|e| e.to_string())
-            .and_then(|raw| parse::execution_report(raw).map_err(|e| e.to_string()))
-            .map(UserEvent::Execution),
-        "outboundAccountPosition" => serde_json::from_value::<BinanceAccountPosition>(event)
-            .map_err(|e| e.to_string())
-            .map(|raw| UserEvent::Balances(parse::position_balances(raw))),
-        "eventStreamTerminated" | "serverShutdown" => {
-            return Err(WsError::Closed(Some(format!("venue sent {kind}"))));
+        .filter(|k| !k.is_empty());
+    let Some(kind) = kind.map(str::to_owned) else {
+        return Ok(Some(gap(shared, "event without a type".to_owned())));
+    };
+    match kind.as_str() {
+        "executionReport" => {
+            let report = serde_json::from_value::<BinanceExecutionReport>(event)
+                .map_err(|e| e.to_string())
+                .and_then(|raw| parse::execution_report(raw).map_err(|e| e.to_string()));
+            Ok(Some(match report {
+                Ok(report) => UserEvent::Execution(report),
+                Err(e) => gap(shared, format!("unreadable execution report: {e}")),
+            }))
         }
-        "" => Err("event without a type".to_owned()),
+        "outboundAccountPosition" => {
+            match serde_json::from_value::<BinanceAccountPosition>(event) {
+                Ok(raw) => Ok(Some(UserEvent::Balances(parse::position_balances(raw)))),
+                Err(e) => {
+                    // Balances are refreshed by the next position event or account query.
+                    shared.counters.malformed("user_stream", &e);
+                    Ok(None)
+                }
+            }
+        }
+        "eventStreamTerminated" | "serverShutdown" => {
+            Err(WsError::Closed(Some(format!("venue sent {kind}"))))
+        }
         other => {
             tracing::debug!(event = other, "ignoring binance user event");
-            return Ok(None);
-        }
-    };
-    match mapped {
-        Ok(event) => Ok(Some(event)),
-        Err(e) => {
-            shared.counters.malformed("user_stream", &e);
             Ok(None)
         }
     }
+}
+
+/// An unreadable frame that may have been an order update: counted as malformed, and reported.
+fn gap(shared: &Shared, reason: String) -> UserEvent {
+    shared.counters.malformed("user_stream", &reason);
+    UserEvent::Gap { reason }
 }

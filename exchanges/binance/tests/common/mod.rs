@@ -3,6 +3,8 @@
 //! connection to a script. Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod sim;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -1,0 +1,58 @@
+//! Operator endpoints: balances as the venues last reported them, and the kill switch.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::oms::{KillSwitch, KillSwitchOutcome, KillSwitchRequest};
+use crate::store::BalanceRecord;
+
+/// `GET /v1/balances`: per venue and asset, free and locked.
+pub async fn balances(State(state): State<AppState>) -> Result<Json<Vec<BalanceRecord>>, ApiError> {
+    Ok(Json(state.oms.balances().await?))
+}
+
+/// `GET /v1/kill-switch`.
+pub async fn kill_switch(State(state): State<AppState>) -> Result<Json<KillSwitch>, ApiError> {
+    Ok(Json(state.oms.kill_switch().await?))
+}
+
+/// `POST /v1/kill-switch` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillSwitchBody {
+    engaged: bool,
+    #[serde(default)]
+    reason: Option<String>,
+    /// When engaging, also cancel every open order.
+    #[serde(default)]
+    cancel_open_orders: bool,
+}
+
+/// `POST /v1/kill-switch`: engages or releases it; the state survives restarts.
+pub async fn set_kill_switch(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<KillSwitchOutcome>, ApiError> {
+    let body: KillSwitchBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("invalid kill switch request: {e}"),
+        )
+    })?;
+    if body.reason.as_ref().is_some_and(|r| r.len() > 500) {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            "reason must be at most 500 characters",
+        ));
+    }
+    let req = KillSwitchRequest {
+        engaged: body.engaged,
+        reason: body.reason,
+        cancel_open_orders: body.cancel_open_orders,
+    };
+    Ok(Json(state.oms.set_kill_switch(req).await?))
+}

@@ -1,0 +1,229 @@
+//! The OMS's working set: every live order with its fills, indexed by id and by client order
+//! id, and the idempotency keys a replay is answered from without reading the store.
+//!
+//! An order stays here while it is non-terminal, while its status is only inferred (so that
+//! venue truth can still revise it), while its fills do not yet add up to its filled quantity,
+//! and while a change to it is not yet durable. Everything else is read from the store.
+
+use std::collections::{HashMap, VecDeque};
+
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::OrderDetail;
+use crate::store::{FillRecord, OrderRecord};
+
+/// Most idempotency keys kept in memory; older ones are found by the store's unique index.
+pub(super) const MAX_KEYS: usize = 200_000;
+
+/// One live order.
+pub(super) struct LiveOrder {
+    pub order: OrderRecord,
+    pub fills: Vec<FillRecord>,
+    /// Callers waiting for the venue's answer to the send.
+    pub send_waiters: Vec<oneshot::Sender<OrderDetail>>,
+    /// Callers waiting for a cancel's outcome (the order leaving `pending_cancel`).
+    pub cancel_waiters: Vec<oneshot::Sender<OrderDetail>>,
+    /// Venue time (ms) no send of this order can be signed after: the signed timestamp of the
+    /// last send, or an upper bound of it (the time a send returned or the daemon restarted).
+    pub send_bound_venue_ms: Option<i64>,
+    /// Cancels the query task of this order while one runs.
+    pub resolver: Option<CancellationToken>,
+    /// Venue times of "not found" answers that came after the order could still be accepted.
+    pub not_found_at: Vec<i64>,
+    /// A fetch of this order's trades is in flight.
+    pub fetching_fills: bool,
+    /// Trade fetches since the filled quantity last changed.
+    pub fill_fetches: u32,
+    /// Changes to this order written to no committed batch yet.
+    pub unwritten: u32,
+}
+
+impl LiveOrder {
+    pub fn new(order: OrderRecord, fills: Vec<FillRecord>) -> LiveOrder {
+        LiveOrder {
+            order,
+            fills,
+            send_waiters: Vec::new(),
+            cancel_waiters: Vec::new(),
+            send_bound_venue_ms: None,
+            resolver: None,
+            not_found_at: Vec::new(),
+            fetching_fills: false,
+            fill_fetches: 0,
+            unwritten: 0,
+        }
+    }
+
+    pub fn detail(&self) -> OrderDetail {
+        OrderDetail {
+            order: self.order.clone(),
+            fills: self.fills.clone(),
+        }
+    }
+
+    /// Sum of the stored fills' quantities.
+    pub fn filled_by_fills(&self) -> Decimal {
+        self.fills.iter().map(|f| f.quantity).sum()
+    }
+
+    /// Whether the fills add up to the filled quantity the venue reported.
+    pub fn fills_complete(&self) -> bool {
+        self.filled_by_fills() == self.order.filled_quantity
+    }
+
+    /// Answers the callers waiting for the send's answer with the order as it is now.
+    pub fn wake_senders(&mut self) {
+        let waiters = std::mem::take(&mut self.send_waiters);
+        self.answer(waiters);
+    }
+
+    /// Answers the callers waiting for a cancel's outcome.
+    pub fn wake_cancellers(&mut self) {
+        let waiters = std::mem::take(&mut self.cancel_waiters);
+        self.answer(waiters);
+    }
+
+    fn answer(&self, waiters: Vec<oneshot::Sender<OrderDetail>>) {
+        if waiters.is_empty() {
+            return;
+        }
+        let detail = self.detail();
+        for waiter in waiters {
+            let _ = waiter.send(detail.clone());
+        }
+    }
+
+    /// Whether the order may leave memory: final, venue-stated, complete, written, unwatched.
+    pub fn evictable(&self) -> bool {
+        self.order.status.is_terminal()
+            && !self.order.status_inferred
+            && self.unwritten == 0
+            && self.resolver.is_none()
+            && !self.fetching_fills
+            && self.send_waiters.is_empty()
+            && self.cancel_waiters.is_empty()
+            && self.fills_complete()
+    }
+}
+
+/// A known idempotency key: the order it created and the fingerprint of its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct KnownKey {
+    pub order_id: i64,
+    pub request_hash: String,
+}
+
+/// Live orders and known keys.
+#[derive(Default)]
+pub(super) struct WorkingSet {
+    orders: HashMap<i64, LiveOrder>,
+    /// (venue, client order id) -> order id.
+    by_client: HashMap<(String, String), i64>,
+    keys: HashMap<String, KnownKey>,
+    key_order: VecDeque<String>,
+    /// False once a key was evicted: a key missing here may then still be in the store.
+    keys_complete: bool,
+}
+
+impl WorkingSet {
+    pub fn new() -> WorkingSet {
+        WorkingSet {
+            keys_complete: true,
+            ..WorkingSet::default()
+        }
+    }
+
+    pub fn insert(&mut self, live: LiveOrder) {
+        let key = (live.order.venue.clone(), live.order.client_order_id.clone());
+        self.by_client.insert(key, live.order.id);
+        self.orders.insert(live.order.id, live);
+    }
+
+    pub fn get(&self, id: i64) -> Option<&LiveOrder> {
+        self.orders.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: i64) -> Option<&mut LiveOrder> {
+        self.orders.get_mut(&id)
+    }
+
+    pub fn contains(&self, id: i64) -> bool {
+        self.orders.contains_key(&id)
+    }
+
+    pub fn by_client_id(&self, venue: &str, client_order_id: &str) -> Option<i64> {
+        self.by_client
+            .get(&(venue.to_string(), client_order_id.to_string()))
+            .copied()
+    }
+
+    /// The order with this venue order id on this symbol, if live.
+    pub fn by_venue_order_id(&self, venue: &str, venue_symbol: &str, id: &str) -> Option<i64> {
+        self.orders
+            .values()
+            .find(|l| {
+                l.order.venue == venue
+                    && l.order.venue_symbol == venue_symbol
+                    && l.order.venue_order_id.as_deref() == Some(id)
+            })
+            .map(|l| l.order.id)
+    }
+
+    /// Removes the order if it may leave memory.
+    pub fn evict_if_done(&mut self, id: i64) {
+        if self.orders.get(&id).is_some_and(LiveOrder::evictable)
+            && let Some(live) = self.orders.remove(&id)
+        {
+            self.by_client
+                .remove(&(live.order.venue, live.order.client_order_id));
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &LiveOrder> {
+        self.orders.values()
+    }
+
+    /// Live orders of one venue, as records (for reconciliation tasks).
+    pub fn records_of(&self, venue: &str) -> Vec<OrderRecord> {
+        let mut records: Vec<OrderRecord> = self
+            .orders
+            .values()
+            .filter(|l| l.order.venue == venue)
+            .map(|l| l.order.clone())
+            .collect();
+        records.sort_by_key(|o| o.id);
+        records
+    }
+
+    pub fn key(&self, key: &str) -> Option<&KnownKey> {
+        self.keys.get(key)
+    }
+
+    pub fn keys_complete(&self) -> bool {
+        self.keys_complete
+    }
+
+    /// Remembers a key, evicting the oldest beyond [`MAX_KEYS`].
+    pub fn remember_key(&mut self, key: String, known: KnownKey) {
+        if self.keys.insert(key.clone(), known).is_none() {
+            self.key_order.push_back(key);
+        }
+        while self.key_order.len() > MAX_KEYS {
+            if let Some(old) = self.key_order.pop_front() {
+                self.keys.remove(&old);
+                self.keys_complete = false;
+            }
+        }
+    }
+
+    /// Marks the in-memory keys as a subset of the stored ones (some were never loaded).
+    pub fn set_keys_incomplete(&mut self) {
+        self.keys_complete = false;
+    }
+
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+}

@@ -1,0 +1,125 @@
+//! omsd as a child process (the real binary, `omsd run --config FILE`), so a test can kill it
+//! with SIGKILL at any moment and start it again on the same store. The child is killed when
+//! the guard drops, whatever the test does.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// The daemon configuration of a child pointing at `sim`: control port on `port`, metrics off.
+pub fn child_config(sim: &exchange_sim::SimHandle, store_url: &str, port: u16) -> String {
+    format!(
+        r#"
+control = {{ listen = "127.0.0.1:{port}" }}
+metrics = {{ enabled = false }}
+log = {{ format = "human", level = "info" }}
+store = {{ url = "{store_url}" }}
+oms = {{ request_timeout_ms = 3000, submit_wait_ms = 3000 }}
+[[venues]]
+name = "binance"
+kind = "binance"
+rest_url = "{rest}"
+stream_url = "{stream}"
+ws_api_url = "{ws_api}"
+credentials = "sim-demo"
+symbols = ["BTC-USDT", "ETH-USDT"]
+"#,
+        rest = sim.rest_url(),
+        stream = sim.stream_url(),
+        ws_api = sim.ws_api_url(),
+    )
+}
+
+/// A running omsd child; SIGKILLed on drop.
+pub struct Daemon {
+    child: tokio::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Writes the config for a fresh port into `dir` and starts the binary, appending its
+    /// stdout and stderr to `dir/omsd.log`.
+    pub fn spawn(dir: &Path, sim: &exchange_sim::SimHandle, store_url: &str) -> Daemon {
+        let port = free_port();
+        let config = dir.join("omsd.toml");
+        std::fs::write(&config, child_config(sim, store_url, port)).expect("write config");
+        let log = dir.join("omsd.log");
+        let mut out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log");
+        let _ = writeln!(out, "----- omsd starts, control port {port} -----");
+        let err = out.try_clone().expect("clone log handle");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_omsd"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("OMSD_CONFIG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn omsd");
+        Daemon { child, port, log }
+    }
+
+    /// `http://127.0.0.1:PORT` of the control port.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The log file shared by every run of the child.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Waits until `/readyz` answers 200; `Err` with the reason when the child exits or
+    /// `deadline` passes.
+    pub async fn wait_ready(
+        &mut self,
+        http: &reqwest::Client,
+        deadline: Duration,
+    ) -> Result<Duration, String> {
+        let start = Instant::now();
+        let url = format!("{}/readyz", self.base());
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("omsd exited before it was ready: {status}"));
+            }
+            if let Ok(resp) = http.get(&url).send().await
+                && resp.status().as_u16() == 200
+            {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > deadline {
+                return Err(format!("omsd not ready within {deadline:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// The last `lines` lines of a log file (for failure messages).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
