@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use exchange_core::OrderStatus;
 use rust_decimal::Decimal;
 use sqlx::query_builder::Separated;
-use sqlx::{Database, Encode, Executor, IntoArguments, QueryBuilder, Transaction, Type};
+use sqlx::{Database, Encode, Executor, QueryBuilder, Transaction, Type};
 
 mod state;
 
@@ -128,8 +128,6 @@ const INSERT_FILLS: &str = "INSERT INTO fills (order_id, venue, venue_symbol, tr
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,

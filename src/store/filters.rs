@@ -27,6 +27,25 @@ pub(crate) fn open_statuses() -> impl Iterator<Item = OrderStatus> {
         .filter(|status| !status.is_terminal())
 }
 
+/// Appends the `WHERE` that picks the rows of one venue order (`orders` or `unmatched_fills`).
+pub(crate) fn push_venue_order_filter<DB>(
+    query: &mut QueryBuilder<DB>,
+    venue: &str,
+    venue_symbol: &str,
+    venue_order_id: &str,
+) where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    query.push(" WHERE venue = ").push_bind(venue.to_owned());
+    query
+        .push(" AND venue_symbol = ")
+        .push_bind(venue_symbol.to_owned());
+    query
+        .push(" AND venue_order_id = ")
+        .push_bind(venue_order_id.to_owned());
+}
+
 /// Appends the `WHERE`, `ORDER BY` (newest first) and `LIMIT` of an order listing to a query
 /// that selects from `orders`.
 pub(crate) fn push_list_filter<DB>(query: &mut QueryBuilder<DB>, filter: &OrderFilter)

@@ -1,7 +1,7 @@
 //! The reads of [`SqlStore`] that load the order processor's state: the live working set, its
 //! fills and idempotency keys, balances, watermarks, unmatched fills and settings.
 
-use sqlx::{Encode, Executor, IntoArguments, Type};
+use sqlx::{Encode, Executor, Type};
 
 use super::filters;
 use super::rows::{
@@ -17,8 +17,6 @@ use super::{
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
@@ -99,13 +97,7 @@ where
         venue_order_id: &str,
     ) -> Result<Vec<UnmatchedFillRecord>, StoreError> {
         let mut query = select(DB::UNMATCHED_FILL_COLUMNS, "unmatched_fills");
-        query.push(" WHERE venue = ").push_bind(venue.to_owned());
-        query
-            .push(" AND venue_symbol = ")
-            .push_bind(venue_symbol.to_owned());
-        query
-            .push(" AND venue_order_id = ")
-            .push_bind(venue_order_id.to_owned());
+        filters::push_venue_order_filter(&mut query, venue, venue_symbol, venue_order_id);
         query.push(" ORDER BY traded_at, id");
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(unmatched_fill_from_row).collect()

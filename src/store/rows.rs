@@ -55,7 +55,11 @@ struct Fields<'a, R> {
     table: &'static str,
 }
 
-impl<R: Columns> Fields<'_, R> {
+impl<'a, R: Columns> Fields<'a, R> {
+    fn new(row: &'a R, table: &'static str) -> Self {
+        Self { row, table }
+    }
+
     fn corrupt(&self, column: &str, error: impl Display) -> StoreError {
         StoreError::Corrupt {
             table: self.table,
@@ -110,10 +114,7 @@ impl<R: Columns> Fields<'_, R> {
 
 /// An `orders` row as selected by a backend's order column list.
 pub(crate) fn order_from_row(row: &impl Columns) -> Result<OrderRecord, StoreError> {
-    let f = Fields {
-        row,
-        table: "orders",
-    };
+    let f = Fields::new(row, "orders");
     Ok(OrderRecord {
         id: f.int("id")?,
         venue: f.text("venue")?,
@@ -141,10 +142,7 @@ pub(crate) fn order_from_row(row: &impl Columns) -> Result<OrderRecord, StoreErr
 
 /// A `fills` row as selected by a backend's fill column list.
 pub(crate) fn fill_from_row(row: &impl Columns) -> Result<FillRecord, StoreError> {
-    let f = Fields {
-        row,
-        table: "fills",
-    };
+    let f = Fields::new(row, "fills");
     Ok(FillRecord {
         order_id: f.int("order_id")?,
         venue: f.text("venue")?,
@@ -162,10 +160,7 @@ pub(crate) fn fill_from_row(row: &impl Columns) -> Result<FillRecord, StoreError
 
 /// An `order_events` row as selected by a backend's event column list.
 pub(crate) fn event_from_row(row: &impl Columns) -> Result<OrderEventRecord, StoreError> {
-    let f = Fields {
-        row,
-        table: "order_events",
-    };
+    let f = Fields::new(row, "order_events");
     Ok(OrderEventRecord {
         order_id: f.int("order_id")?,
         kind: f.text("kind")?,
@@ -179,10 +174,7 @@ pub(crate) fn event_from_row(row: &impl Columns) -> Result<OrderEventRecord, Sto
 pub(crate) fn unmatched_fill_from_row(
     row: &impl Columns,
 ) -> Result<UnmatchedFillRecord, StoreError> {
-    let f = Fields {
-        row,
-        table: "unmatched_fills",
-    };
+    let f = Fields::new(row, "unmatched_fills");
     Ok(UnmatchedFillRecord {
         venue: f.text("venue")?,
         venue_symbol: f.text("venue_symbol")?,
@@ -201,10 +193,7 @@ pub(crate) fn unmatched_fill_from_row(
 
 /// A `balances` row as selected by a backend's balance column list.
 pub(crate) fn balance_from_row(row: &impl Columns) -> Result<BalanceRecord, StoreError> {
-    let f = Fields {
-        row,
-        table: "balances",
-    };
+    let f = Fields::new(row, "balances");
     Ok(BalanceRecord {
         venue: f.text("venue")?,
         account: f.text("account")?,
@@ -217,10 +206,7 @@ pub(crate) fn balance_from_row(row: &impl Columns) -> Result<BalanceRecord, Stor
 
 /// A `watermarks` row as selected by a backend's watermark column list.
 pub(crate) fn watermark_from_row(row: &impl Columns) -> Result<Watermark, StoreError> {
-    let f = Fields {
-        row,
-        table: "watermarks",
-    };
+    let f = Fields::new(row, "watermarks");
     Ok(Watermark {
         venue: f.text("venue")?,
         venue_symbol: f.text("venue_symbol")?,
@@ -231,10 +217,7 @@ pub(crate) fn watermark_from_row(row: &impl Columns) -> Result<Watermark, StoreE
 
 /// An `idempotency_keys` row as selected by a backend's key column list.
 pub(crate) fn key_from_row(row: &impl Columns) -> Result<IdempotencyKeyRecord, StoreError> {
-    let f = Fields {
-        row,
-        table: "idempotency_keys",
-    };
+    let f = Fields::new(row, "idempotency_keys");
     Ok(IdempotencyKeyRecord {
         key: f.text("key")?,
         order_id: f.int("order_id")?,
@@ -244,10 +227,7 @@ pub(crate) fn key_from_row(row: &impl Columns) -> Result<IdempotencyKeyRecord, S
 
 /// The JSON `value` of a `settings` row.
 pub(crate) fn setting_from_row(row: &impl Columns) -> Result<serde_json::Value, StoreError> {
-    let f = Fields {
-        row,
-        table: "settings",
-    };
+    let f = Fields::new(row, "settings");
     f.json("value")
 }
 

@@ -38,7 +38,12 @@ impl Cast {
 /// bound as text, 64-bit integers or booleans (decimals as their exact text, times as epoch
 /// milliseconds, JSON as text) and the casts turn them into the stored types. The statements
 /// themselves (see `batch`) are shared.
-pub trait Dialect: Database {
+///
+/// The bounds every backend meets on its argument and row types are stated here, once, so
+/// that the generic code need not repeat them. Bounds on other types (`&mut Connection` as an
+/// executor, the bound value types' `Encode`) cannot be: Rust implies a trait's bounds only on
+/// `Self` and its associated types, so those stay on each generic `impl`.
+pub trait Dialect: Database<Arguments: IntoArguments<Self>, Row: Columns> {
     /// `orders` columns, for `rows::order_from_row`.
     const ORDER_COLUMNS: &'static str;
     /// `fills` columns, for `rows::fill_from_row`.
@@ -85,8 +90,6 @@ impl<DB> Store for SqlStore<DB>
 where
     DB: Dialect,
     DB::Connection: Migrate,
-    DB::Arguments: IntoArguments<DB>,
-    DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
@@ -136,13 +139,7 @@ where
         venue_order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let mut query = select(DB::ORDER_COLUMNS, "orders");
-        query.push(" WHERE venue = ").push_bind(venue.to_owned());
-        query
-            .push(" AND venue_symbol = ")
-            .push_bind(venue_symbol.to_owned());
-        query
-            .push(" AND venue_order_id = ")
-            .push_bind(venue_order_id.to_owned());
+        filters::push_venue_order_filter(&mut query, venue, venue_symbol, venue_order_id);
         let row = query.build().fetch_optional(&self.reader).await?;
         row.as_ref().map(order_from_row).transpose()
     }

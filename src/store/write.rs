@@ -1,9 +1,8 @@
 //! The single-order writes of [`SqlStore`], [`super::Store::create_order`] and
 //! [`super::Store::apply_change`]: each one a batch of one (see `batch`).
 
-use sqlx::{Encode, Executor, IntoArguments, Type};
+use sqlx::{Encode, Executor, Type};
 
-use super::rows::Columns;
 use super::sql::{Dialect, SqlStore};
 use super::{
     ChangeOutcome, CreateOutcome, NewOrderRecord, OrderChange, Store, StoreError, WriteBatch,
@@ -12,8 +11,6 @@ use super::{
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use sqlx::Row;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// One stored order with its fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,36 +64,12 @@ async fn read_sqlite(store_url: &str) -> Result<BTreeMap<String, StoredOrder>, S
         .fetch_all(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
-    let mut orders = BTreeMap::new();
-    let mut by_id = BTreeMap::new();
-    for r in rows {
-        let order = StoredOrder {
-            id: r.get(0),
-            venue: r.get(1),
-            venue_symbol: r.get(2),
-            client_order_id: r.get(3),
-            venue_order_id: r.get(4),
-            status: r.get(5),
-            filled_quantity: dec(&r.get::<String, _>(6)),
-            reject_reason: r.get(7),
-            status_inferred: r.get::<Option<bool>, _>(8),
-            fills: Vec::new(),
-        };
-        by_id.insert(order.id, order.client_order_id.clone());
-        orders.insert(order.client_order_id.clone(), order);
-    }
     let fills = sqlx::query("SELECT order_id, trade_id, quantity FROM fills ORDER BY id")
         .fetch_all(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
-    for f in fills {
-        let order_id: i64 = f.get(0);
-        if let Some(order) = by_id.get(&order_id).and_then(|c| orders.get_mut(c)) {
-            order.fills.push((f.get(1), dec(&f.get::<String, _>(2))));
-        }
-    }
     let _ = conn.close().await;
-    Ok(orders)
+    Ok(assemble(&rows, &fills))
 }
 
 async fn read_postgres(store_url: &str) -> Result<BTreeMap<String, StoredOrder>, String> {
@@ -114,6 +90,24 @@ async fn read_postgres(store_url: &str) -> Result<BTreeMap<String, StoredOrder>,
         .fetch_all(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
+    let fills = sqlx::query("SELECT order_id, trade_id, quantity::text FROM fills ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    Ok(assemble(&rows, &fills))
+}
+
+/// Orders by client order id, each with its fills, from rows in the shape of [`select`] and
+/// `order_id, trade_id, quantity` fill rows (decimals as text on both backends).
+fn assemble<R>(rows: &[R], fills: &[R]) -> BTreeMap<String, StoredOrder>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
     let mut orders = BTreeMap::new();
     let mut by_id = BTreeMap::new();
     for r in rows {
@@ -132,16 +126,11 @@ async fn read_postgres(store_url: &str) -> Result<BTreeMap<String, StoredOrder>,
         by_id.insert(order.id, order.client_order_id.clone());
         orders.insert(order.client_order_id.clone(), order);
     }
-    let fills = sqlx::query("SELECT order_id, trade_id, quantity::text FROM fills ORDER BY id")
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
     for f in fills {
         let order_id: i64 = f.get(0);
         if let Some(order) = by_id.get(&order_id).and_then(|c| orders.get_mut(c)) {
             order.fills.push((f.get(1), dec(&f.get::<String, _>(2))));
         }
     }
-    let _ = conn.close().await;
-    Ok(orders)
+    orders
 }

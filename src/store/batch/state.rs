@@ -5,10 +5,9 @@ use std::collections::HashSet;
 use std::hash::Hash;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{Encode, Executor, IntoArguments, Transaction, Type};
+use sqlx::{Encode, Executor, Transaction, Type};
 
 use super::bind;
-use crate::store::rows::Columns;
 use crate::store::sql::{Cast, Dialect, SqlStore};
 use crate::store::{StoreError, WriteBatch};
 
@@ -51,8 +50,6 @@ const UPSERT_SETTINGS_TAIL: &str = " ON CONFLICT (key) DO UPDATE SET value = exc
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,

@@ -3,7 +3,7 @@
 
 use sqlx::{Connection, PgConnection, Row};
 
-use super::support::{on_server, unique_name, with_database};
+use super::support::{on_server, postgres_database, unique_name, with_database};
 use crate::store::{PostgresStore, SqliteStore};
 
 #[tokio::test]
@@ -24,16 +24,9 @@ async fn sqlite_syncs_every_commit() {
 
 #[tokio::test]
 async fn postgres_commits_wait_for_the_wal_even_when_the_database_says_otherwise() {
-    let Ok(server_url) = std::env::var("OMSD_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set OMSD_TEST_DATABASE_URL"
-        );
-        eprintln!("skipped: no OMSD_TEST_DATABASE_URL (see scripts/pg-test-cluster.sh)");
+    let Some((server_url, name)) = postgres_database("omsd_durable").await else {
         return;
     };
-    let name = unique_name("omsd_durable");
-    on_server(&server_url, format!("CREATE DATABASE {name}")).await;
     on_server(
         &server_url,
         format!("ALTER DATABASE {name} SET synchronous_commit = off"),

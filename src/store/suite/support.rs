@@ -75,17 +75,7 @@ impl TestDb {
 
     /// A fresh database on the server `OMSD_TEST_DATABASE_URL` names.
     pub(super) async fn postgres() -> Option<Self> {
-        let Ok(server_url) = std::env::var("OMSD_TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "OMSD_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store suite \
-                 (eval \"$(scripts/pg-test-cluster.sh start)\" and export it)"
-            );
-            eprintln!("skipped: no OMSD_TEST_DATABASE_URL (see scripts/pg-test-cluster.sh)");
-            return None;
-        };
-        let name = unique_name("omsd_test");
-        on_server(&server_url, format!("CREATE DATABASE {name}")).await;
+        let (server_url, name) = postgres_database("omsd_test").await?;
         let url = with_database(&server_url, &name);
         Some(Self::migrated(&url, Cleanup::Database { server_url, name }).await)
     }
@@ -100,6 +90,24 @@ impl TestDb {
             }
         }
     }
+}
+
+/// Creates a fresh database named from `prefix` on the server `OMSD_TEST_DATABASE_URL` names
+/// and answers `(server_url, name)`; `None`, after saying so, where no server is named (which
+/// CI must not allow).
+pub(super) async fn postgres_database(prefix: &str) -> Option<(String, String)> {
+    let Ok(server_url) = std::env::var("OMSD_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "OMSD_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store suite \
+             (eval \"$(scripts/pg-test-cluster.sh start)\" and export it)"
+        );
+        eprintln!("skipped: no OMSD_TEST_DATABASE_URL (see scripts/pg-test-cluster.sh)");
+        return None;
+    };
+    let name = unique_name(prefix);
+    on_server(&server_url, format!("CREATE DATABASE {name}")).await;
+    Some((server_url, name))
 }
 
 /// Runs one statement on the test server's maintenance database.

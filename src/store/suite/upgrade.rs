@@ -11,7 +11,9 @@ use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 
-use super::support::{T0, create, fill, new_order, on_server, unique_name, with_database, write};
+use super::support::{
+    T0, create, fill, new_order, on_server, postgres_database, unique_name, with_database, write,
+};
 use crate::store::sql::Dialect;
 use crate::store::{self, CreateOutcome, FillRecord, NewOrderRecord, OrderChange, WriteBatch};
 
@@ -49,8 +51,11 @@ fn postgres_rows() -> String {
         .replace("'BNB', 1,", "'BNB', TRUE,")
 }
 
-/// Runs the upgrade check on a migrated store, then closes it, even when the check fails.
-async fn checked(store: Arc<dyn store::Store>) -> std::thread::Result<()> {
+/// Opens the store at `url` and upgrades it, runs the upgrade check, then closes it, even
+/// when the check fails.
+async fn upgraded(url: &str) -> std::thread::Result<()> {
+    let store = store::open(url).await.expect("open");
+    store.migrate().await.expect("upgrade");
     let outcome = AssertUnwindSafe(check_upgraded(store.clone()))
         .catch_unwind()
         .await;
@@ -78,9 +83,7 @@ async fn sqlite_database_made_by_the_first_schema_upgrades() {
         .expect("legacy rows");
     conn.close().await.expect("disconnect");
 
-    let store = store::open(&url).await.expect("open");
-    store.migrate().await.expect("upgrade");
-    let outcome = checked(store).await;
+    let outcome = upgraded(&url).await;
     std::fs::remove_dir_all(&dir).expect("remove the test directory");
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -89,16 +92,9 @@ async fn sqlite_database_made_by_the_first_schema_upgrades() {
 
 #[tokio::test]
 async fn postgres_database_made_by_the_first_schema_upgrades() {
-    let Ok(server_url) = std::env::var("OMSD_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set OMSD_TEST_DATABASE_URL"
-        );
-        eprintln!("skipped: no OMSD_TEST_DATABASE_URL (see scripts/pg-test-cluster.sh)");
+    let Some((server_url, name)) = postgres_database("omsd_upgrade").await else {
         return;
     };
-    let name = unique_name("omsd_upgrade");
-    on_server(&server_url, format!("CREATE DATABASE {name}")).await;
     let url = with_database(&server_url, &name);
     let mut conn = PgConnection::connect(&url).await.expect("connect");
     let migrator = <Postgres as Dialect>::migrator();
@@ -112,9 +108,7 @@ async fn postgres_database_made_by_the_first_schema_upgrades() {
         .expect("legacy rows");
     conn.close().await.expect("disconnect");
 
-    let store = store::open(&url).await.expect("open");
-    store.migrate().await.expect("upgrade");
-    let outcome = checked(store).await;
+    let outcome = upgraded(&url).await;
     on_server(&server_url, format!("DROP DATABASE {name} WITH (FORCE)")).await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
