@@ -152,7 +152,6 @@ pub(crate) enum Command {
     Reconciled {
         venue: String,
         report: ReconcileReport,
-        reply: Option<oneshot::Sender<ReconcileReport>>,
     },
 }
 
@@ -415,11 +414,7 @@ impl Oms {
                 self.commit.after(Effect::done(done));
             }
             Command::Reconcile { venue, reply } => self.start_reconcile(&venue, reply),
-            Command::Reconciled {
-                venue,
-                report,
-                reply,
-            } => self.on_reconciled(&venue, report, reply),
+            Command::Reconciled { venue, report } => self.on_reconciled(&venue, report),
         }
     }
 

@@ -143,22 +143,11 @@ impl Oms {
                 () = run => {}
             }
             let venue = ctx.name().to_string();
-            let _ = ctx
-                .send(Command::Reconciled {
-                    venue,
-                    report,
-                    reply: None,
-                })
-                .await;
+            let _ = ctx.send(Command::Reconciled { venue, report }).await;
         });
     }
 
-    pub(super) fn on_reconciled(
-        &mut self,
-        venue: &str,
-        report: ReconcileReport,
-        reply: Option<oneshot::Sender<ReconcileReport>>,
-    ) {
+    pub(super) fn on_reconciled(&mut self, venue: &str, report: ReconcileReport) {
         let Some(v) = self.venues.get(venue).cloned() else {
             return;
         };
@@ -169,8 +158,7 @@ impl Oms {
         };
         telemetry::reconciliation(venue, report.checked, report.changed, outcome);
         let runs = self.runs.entry(venue.to_string()).or_default();
-        let mut replies: Vec<_> = runs.replies.drain(..).collect();
-        replies.extend(reply);
+        let replies: Vec<_> = runs.replies.drain(..).collect();
         if std::mem::take(&mut runs.rerun) {
             // Keep the pause: the next run begins before this one ends.
             v.begin_reconcile();

@@ -319,7 +319,7 @@ async fn the_kill_switch_can_cancel_every_open_order() {
 }
 
 #[tokio::test]
-async fn concurrent_submits_share_commits_and_each_gets_its_order() {
+async fn concurrent_submits_each_get_their_own_order() {
     let h = Harness::start("").await;
     let mut joins = Vec::new();
     for i in 0..200 {
@@ -387,5 +387,42 @@ async fn a_lagging_venue_read_is_inferred_only_after_the_window_and_then_revised
         .until_stored(id, |d| d.order.status == OrderStatus::New)
         .await;
     assert!(!revived.order.status_inferred);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn fills_that_match_no_order_are_kept_and_ours_are_adopted_with_theirs() {
+    let h = Harness::start("").await;
+    // An order of ours the store does not know (another omsd on the account), and a foreign
+    // one; both trade on the venue.
+    let ours = exchange_core::NewOrder {
+        client_order_id: cid("elsewhere-1"),
+        ..venue_order("elsewhere-1")
+    };
+    let foreign = exchange_core::NewOrder {
+        client_order_id: "manual-1".into(),
+        ..venue_order("elsewhere-1")
+    };
+    h.venue.insert(&ours, OrderStatus::New);
+    h.venue.insert(&foreign, OrderStatus::New);
+    h.venue
+        .trade(&ours.client_order_id, dec!(0.2))
+        .expect("trade");
+    h.venue.trade("manual-1", dec!(0.3)).expect("trade");
+    h.oms.reconcile("fake").await.expect("reconcile");
+    let adopted = h
+        .store
+        .find_order_by_client_id("fake", "main", &ours.client_order_id)
+        .await
+        .expect("read")
+        .expect("adopted");
+    let stored = h
+        .until_stored(adopted.id, |d| fills_sum(d) == dec!(0.2))
+        .await;
+    assert_eq!(stored.order.status, OrderStatus::PartiallyFilled);
+    assert_eq!(
+        h.store.unmatched_fill_count("fake").await.expect("count"),
+        1
+    );
     h.stop().await;
 }
