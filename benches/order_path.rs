@@ -4,10 +4,14 @@
 //! - one fsync'd small write (write + fdatasync) in the store's directory, p50/p99;
 //! - a bare signed REST order straight to the simulator (one client, sequential, keep-alive;
 //!   an IOC limit buy far below the market, so it expires at once), p50/p99;
+//! - one order's intent committed by the store alone (`write_batch` of one new order, outside
+//!   omsd), p50/p99: the part of the overhead that is the store's;
 //! - the same order through omsd's control port (`POST /v1/orders`), p50/p99, and the
 //!   overhead (omsd − bare) at p50 next to the target "one fsync + 150 µs";
 //! - orders/s of 16 concurrent clients through the control port next to the same 16 clients
-//!   sending signed orders straight to the simulator, and the ratio (target ≥ 0.5).
+//!   sending signed orders straight to the simulator, and the ratio (target ≥ 0.5), each with
+//!   the process's CPU time per order (clients, omsd and simulator share this process and the
+//!   machine's cores, so CPU per order bounds the rate once the cores are busy).
 //!
 //! `cargo bench --bench order_path` (`scripts/bench.sh` adds a durable PostgreSQL cluster).
 //! The simulator runs on its own runtime with rate limits that never throttle; omsd runs
@@ -37,6 +41,7 @@ const PRICE: &str = "29800";
 /// The quiet book the driver makes: one bid and one ask around the simulator's initial mid.
 const MAKERS: [(&str, &str); 2] = [("BUY", "29700"), ("SELL", "30300")];
 const QTY: &str = "0.001";
+const STORE_COMMITS: usize = 300;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -70,6 +75,59 @@ fn fsync_latency(dir: &Path) -> (Duration, Duration) {
     }
     let _ = std::fs::remove_file(&path);
     p50_p99(samples)
+}
+
+/// `STORE_COMMITS` one-order intent batches written by a store of its own at `url`.
+async fn store_commit_latency(url: &str) -> (Duration, Duration) {
+    let store = omsd::store::open(url).await.expect("probe store opens");
+    store.migrate().await.expect("probe store migrates");
+    let mut samples = Vec::with_capacity(STORE_COMMITS);
+    for i in 0..STORE_COMMITS {
+        let order = omsd::store::NewOrderRecord {
+            venue: "probe".into(),
+            account: "main".into(),
+            symbol: "BTC-USDT".into(),
+            venue_symbol: "BTCUSDT".into(),
+            client_order_id: format!("probe-{i}"),
+            side: exchange_core::Side::Buy,
+            order_type: exchange_core::OrderType::Limit,
+            time_in_force: exchange_core::TimeInForce::Ioc,
+            quantity: rust_decimal::Decimal::new(1, 3),
+            price: Some(rust_decimal::Decimal::from(29_800)),
+            idempotency_key: format!("probe-key-{i}"),
+            request_hash: "probe".into(),
+            created_at_ms: 1_700_000_000_000 + i as i64,
+        };
+        let batch = omsd::store::WriteBatch {
+            new_orders: vec![order],
+            ..Default::default()
+        };
+        let start = Instant::now();
+        store
+            .write_batch(&batch)
+            .await
+            .expect("probe batch written");
+        samples.push(start.elapsed());
+    }
+    store.close().await;
+    p50_p99(samples)
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; the kernel
+    // counts them in USER_HZ, 100 on Linux.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// Rests one bid and one ask (once per run) so that the book has a mid for the price band.
@@ -158,14 +216,16 @@ where
     p50_p99(samples)
 }
 
-/// Orders/s of `CONCURRENT` clients calling `order` for `THROUGHPUT_WINDOW`.
-async fn throughput<F, Fut>(order: F) -> f64
+/// Orders/s of `CONCURRENT` clients calling `order` for `THROUGHPUT_WINDOW`, and the process's
+/// CPU time per order meanwhile.
+async fn throughput<F, Fut>(order: F) -> (f64, Duration)
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
     let order = Arc::new(order);
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let tasks: Vec<_> = (0..CONCURRENT)
         .map(|c| {
@@ -184,7 +244,10 @@ where
     for t in tasks {
         let _ = t.await;
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let orders = done.load(Ordering::Relaxed);
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    let per_order = cpu.checked_div(orders.max(1) as u32).unwrap_or_default();
+    (orders as f64 / start.elapsed().as_secs_f64(), per_order)
 }
 
 fn sim_config() -> exchange_sim::SimConfig {
@@ -208,11 +271,13 @@ async fn bench_backend(
     label: &str,
     sim: &exchange_sim::SimHandle,
     store_url: &str,
+    probe_url: &str,
     fsync_dir: &Path,
 ) {
     let venue = SignedVenue::for_sim(sim);
     place_makers(&venue, label).await;
     let (fsync50, fsync99) = fsync_latency(fsync_dir);
+    let (commit50, commit99) = store_commit_latency(probe_url).await;
     let (bare50, bare99) = sequential("bare", |i| {
         let venue = venue.clone();
         async move { bare_order(&venue, &format!("bench-{label}-seq-{i}")).await }
@@ -244,7 +309,7 @@ async fn bench_backend(
         async move { omsd_order(&http, &base, &format!("bench-{label}-seq-{i}")).await }
     })
     .await;
-    let omsd_rate = {
+    let (omsd_rate, omsd_cpu) = {
         let (http, base) = (http.clone(), base.clone());
         let label = label.to_string();
         throughput(move |c, n| {
@@ -258,7 +323,7 @@ async fn bench_backend(
         .await
     };
     app.stop().await;
-    let bare_rate = {
+    let (bare_rate, bare_cpu) = {
         let label = label.to_string();
         throughput(move |c, n| {
             let (venue, coid) = (venue.clone(), format!("bench-{label}-bare-{c}-{n}"));
@@ -291,6 +356,12 @@ async fn bench_backend(
     );
     println!(
         "{:<44} {:>12.0} {:>12.0}",
+        "one-order intent commit, store alone",
+        us(commit50),
+        us(commit99)
+    );
+    println!(
+        "{:<44} {:>12.0} {:>12.0}",
         "order through omsd control port",
         us(omsd50),
         us(omsd99)
@@ -303,14 +374,16 @@ async fn bench_backend(
         us(overhead) / us(target)
     );
     println!(
-        "{:<44} {:>12.0} orders/s",
+        "{:<44} {:>12.0} orders/s {:>8.0} µs CPU/order",
         format!("{CONCURRENT} clients through omsd"),
-        omsd_rate
+        omsd_rate,
+        us(omsd_cpu)
     );
     println!(
-        "{:<44} {:>12.0} orders/s",
+        "{:<44} {:>12.0} orders/s {:>8.0} µs CPU/order",
         format!("{CONCURRENT} clients straight to simulator"),
-        bare_rate
+        bare_rate,
+        us(bare_cpu)
     );
     println!(
         "{:<44} {:>12.2}   target >= 0.50: {}",
@@ -342,7 +415,8 @@ fn main() {
             .block_on(exchange_sim::start(sim_config()))
             .expect("simulator starts");
         let store = format!("sqlite:{}", dir.path().join("omsd.db").display());
-        runtime.block_on(bench_backend("sqlite", &sim, &store, dir.path()));
+        let probe = format!("sqlite:{}", dir.path().join("probe.db").display());
+        runtime.block_on(bench_backend("sqlite", &sim, &store, &probe, dir.path()));
         sim_runtime.block_on(sim.shutdown());
     }
     match std::env::var("OMSD_BENCH_DATABASE_URL") {
@@ -355,7 +429,8 @@ fn main() {
                 .unwrap_or_else(|| dir.path().to_path_buf());
             runtime.block_on(async {
                 let store = common::fresh_postgres_database(&server).await;
-                bench_backend("postgres", &sim, &store, &fsync_dir).await;
+                let probe = common::fresh_postgres_database(&server).await;
+                bench_backend("postgres", &sim, &store, &probe, &fsync_dir).await;
             });
             sim_runtime.block_on(sim.shutdown());
         }

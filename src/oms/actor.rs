@@ -261,12 +261,15 @@ impl Oms {
     pub async fn run(mut self) {
         loop {
             let retry = self.commit.retry_at();
+            let linger = self.commit.linger_until();
             let backlogged = self.commit.backlogged();
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break,
                 done = self.commit.finished() => self.on_commit(done),
                 () = sleep_until_opt(retry) => self.commit.retry_now(),
+                // A lingering batch of facts is due: written below.
+                () = sleep_until_opt(linger) => {}
                 cmd = self.cmd_rx.recv(), if !backlogged => match cmd {
                     Some(cmd) => self.turn(cmd, false),
                     None => break,
@@ -290,6 +293,7 @@ impl Oms {
 
     async fn drain(&mut self) {
         self.tasks.close();
+        self.commit.stop_lingering();
         let deadline = tokio::time::Instant::now() + self.request_timeout + Duration::from_secs(1);
         loop {
             let tasks_done = self.tasks.is_empty();
@@ -333,7 +337,7 @@ impl Oms {
 
     fn dispatch_live(&mut self, cmd: Command) {
         if let Some(id) = cmd.order_scope()
-            && !self.work.contains(id)
+            && !self.work.ensure_live(id)
         {
             self.park(id, cmd);
             return;
@@ -342,10 +346,7 @@ impl Oms {
             Command::Submit { req, reply } => self.submit(req, reply),
             Command::Cancel { order_id, reply } => self.cancel(order_id, reply),
             Command::Get { ids, reply } => {
-                let found = ids
-                    .iter()
-                    .map(|id| self.work.get(*id).map(|l| l.detail()))
-                    .collect();
+                let found = ids.iter().map(|id| self.work.detail(*id)).collect();
                 let _ = reply.send(found);
             }
             Command::SetKillSwitch { req, reply } => self.set_kill_switch(req, reply),

@@ -2,6 +2,12 @@
 //! one transaction while the actor keeps applying the next turn; the effects a batch produced
 //! (venue requests, replies) run only once it is committed.
 //!
+//! A batch of venue facts alone (acks, reports, balances: nothing waits for it) lingers for up to
+//! [`FACT_LINGER`] before it is written, so that it rides with the next order's intent instead
+//! of costing a commit of its own that the intent would queue behind: one sequential order then
+//! costs one commit, not two. A fact is never lost by lingering: until it is written it is in
+//! memory, and after a crash reconciliation reads it from the venue again.
+//!
 //! A store outage is a pause, not a loss: a failed batch is kept (in front of the newer rows,
 //! so order is preserved) and retried with a capped backoff; its new orders are refused with a
 //! 503 (their intent was not made durable, so they were never sent), while venue facts stay in
@@ -26,6 +32,10 @@ use crate::telemetry;
 pub(super) const MAX_BACKLOG: usize = 200_000;
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// Longest a batch of venue facts alone waits for an intent to share its commit.
+pub(super) const FACT_LINGER: Duration = Duration::from_millis(5);
+/// A batch of facts this large is written at once.
+const LINGER_MAX_ROWS: usize = 1024;
 
 /// Work that must wait until the rows before it are durable.
 pub(super) enum Effect {
@@ -95,6 +105,11 @@ impl Turn {
         self.batch.is_empty() && self.effects.is_empty() && self.creates.is_empty()
     }
 
+    /// Only venue facts: no new order and nothing waiting for the rows to be durable.
+    fn facts_only(&self) -> bool {
+        self.creates.is_empty() && self.effects.is_empty() && !self.batch.is_empty()
+    }
+
     /// Appends `later` after this turn's rows and effects.
     fn append(&mut self, later: Turn) {
         let (b, l) = (&mut self.batch, later.batch);
@@ -121,6 +136,10 @@ pub(super) struct Committer {
     in_flight: Option<JoinHandle<Written>>,
     retry_at: Option<Instant>,
     failures: u32,
+    /// When the pending batch of facts alone is written at the latest.
+    linger_until: Option<Instant>,
+    /// False while draining: everything is written at once.
+    lingering: bool,
 }
 
 impl Committer {
@@ -132,7 +151,23 @@ impl Committer {
             in_flight: None,
             retry_at: None,
             failures: 0,
+            linger_until: None,
+            lingering: true,
         }
+    }
+
+    /// When a lingering batch of facts is due (`None` when none lingers, or when a write in
+    /// flight or a retry decides when the next one starts).
+    pub fn linger_until(&self) -> Option<Instant> {
+        if self.in_flight.is_some() || self.retry_at.is_some() {
+            return None;
+        }
+        self.linger_until
+    }
+
+    /// Writes every batch at once from now on (shutdown).
+    pub fn stop_lingering(&mut self) {
+        self.lingering = false;
     }
 
     /// The batch this turn writes into.
@@ -208,6 +243,14 @@ impl Committer {
         if self.in_flight.is_some() || self.retry_at.is_some() || self.pending.is_empty() {
             return None;
         }
+        if self.lingering && self.pending.facts_only() && self.pending.rows() < LINGER_MAX_ROWS {
+            let now = Instant::now();
+            let due = *self.linger_until.get_or_insert(now + FACT_LINGER);
+            if now < due {
+                return None;
+            }
+        }
+        self.linger_until = None;
         let turn = std::mem::take(&mut self.pending);
         if turn.batch.is_empty() && self.store_up() {
             return Some(turn);

@@ -130,13 +130,14 @@ pub fn cancellable(status: OrderStatus) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use OrderStatus::*;
     use exchange_core::{OrderType, Side, TimeInForce};
     use rust_decimal_macros::dec;
 
-    fn order(status: OrderStatus, filled: Decimal) -> OrderRecord {
+    /// An order of `binance` with id 1 and client order id `c`.
+    pub(in crate::oms) fn order(status: OrderStatus, filled: Decimal) -> OrderRecord {
         OrderRecord {
             id: 1,
             venue: "binance".into(),

@@ -3,9 +3,13 @@
 //!
 //! An order stays here while it is non-terminal, while its status is only inferred (so that
 //! venue truth can still revise it), while its fills do not yet add up to its filled quantity,
-//! and while a change to it is not yet durable. Everything else is read from the store.
+//! and while a change to it is not yet durable. An order that leaves is kept a little longer
+//! among the recently final ones: the venue's user-stream reports of an order usually arrive
+//! just after its REST answer made it final, and they must not cost a store read each. Older
+//! orders are read from the store.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use tokio::sync::oneshot;
@@ -16,6 +20,9 @@ use crate::store::{FillRecord, OrderRecord};
 
 /// Most idempotency keys kept in memory; older ones are found by the store's unique index.
 pub(super) const MAX_KEYS: usize = 200_000;
+/// Most recently final orders kept in memory, and the longest they are kept.
+const RECENT_MAX: usize = 16_384;
+const RECENT_FOR: Duration = Duration::from_secs(30);
 
 /// One live order.
 pub(super) struct LiveOrder {
@@ -125,6 +132,12 @@ pub(super) struct WorkingSet {
     key_order: VecDeque<String>,
     /// False once a key was evicted: a key missing here may then still be in the store.
     keys_complete: bool,
+    /// Orders that left the live set lately, by id, with the time they left.
+    recent: HashMap<i64, (Instant, LiveOrder)>,
+    /// (venue, client order id) -> order id, for `recent`.
+    recent_by_client: HashMap<(String, String), i64>,
+    /// Ids in the order they left; an entry is stale when the order was revived since.
+    recent_order: VecDeque<(Instant, i64)>,
 }
 
 impl WorkingSet {
@@ -153,10 +166,38 @@ impl WorkingSet {
         self.orders.contains_key(&id)
     }
 
-    pub fn by_client_id(&self, venue: &str, client_order_id: &str) -> Option<i64> {
-        self.by_client
-            .get(&(venue.to_string(), client_order_id.to_string()))
-            .copied()
+    /// The order with this client order id, brought back into the live set if it had just
+    /// left it.
+    pub fn by_client_id(&mut self, venue: &str, client_order_id: &str) -> Option<i64> {
+        let key = (venue.to_string(), client_order_id.to_string());
+        if let Some(id) = self.by_client.get(&key) {
+            return Some(*id);
+        }
+        let id = *self.recent_by_client.get(&key)?;
+        self.revive(id).then_some(id)
+    }
+
+    /// Whether the order is live, bringing it back from the recently final ones if needed.
+    pub fn ensure_live(&mut self, id: i64) -> bool {
+        self.contains(id) || self.revive(id)
+    }
+
+    /// The order as memory knows it, live or recently final.
+    pub fn detail(&self, id: i64) -> Option<super::OrderDetail> {
+        self.orders
+            .get(&id)
+            .or_else(|| self.recent.get(&id).map(|(_, live)| live))
+            .map(LiveOrder::detail)
+    }
+
+    fn revive(&mut self, id: i64) -> bool {
+        let Some((_, live)) = self.recent.remove(&id) else {
+            return false;
+        };
+        let key = (live.order.venue.clone(), live.order.client_order_id.clone());
+        self.recent_by_client.remove(&key);
+        self.insert(live);
+        true
     }
 
     /// The order with this venue order id on this symbol, if live.
@@ -171,13 +212,34 @@ impl WorkingSet {
             .map(|l| l.order.id)
     }
 
-    /// Removes the order if it may leave memory.
+    /// Moves the order out of the live set (into the recently final ones) if it may leave.
     pub fn evict_if_done(&mut self, id: i64) {
         if self.orders.get(&id).is_some_and(LiveOrder::evictable)
             && let Some(live) = self.orders.remove(&id)
         {
-            self.by_client
-                .remove(&(live.order.venue, live.order.client_order_id));
+            let key = (live.order.venue.clone(), live.order.client_order_id.clone());
+            self.by_client.remove(&key);
+            let now = Instant::now();
+            self.recent_by_client.insert(key, id);
+            self.recent.insert(id, (now, live));
+            self.recent_order.push_back((now, id));
+            self.forget_old(now);
+        }
+    }
+
+    /// Drops recently final orders past [`RECENT_FOR`] or beyond [`RECENT_MAX`].
+    fn forget_old(&mut self, now: Instant) {
+        while let Some(&(left, id)) = self.recent_order.front() {
+            if self.recent_order.len() <= RECENT_MAX && now.duration_since(left) < RECENT_FOR {
+                break;
+            }
+            self.recent_order.pop_front();
+            if self.recent.get(&id).is_some_and(|(at, _)| *at == left)
+                && let Some((_, live)) = self.recent.remove(&id)
+            {
+                self.recent_by_client
+                    .remove(&(live.order.venue, live.order.client_order_id));
+            }
         }
     }
 
@@ -225,5 +287,59 @@ impl WorkingSet {
 
     pub fn len(&self) -> usize {
         self.orders.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use exchange_core::OrderStatus;
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::oms::state::tests::order;
+
+    fn live(id: i64, status: OrderStatus) -> LiveOrder {
+        let mut record = order(status, dec!(0));
+        record.id = id;
+        record.client_order_id = format!("c{id}");
+        LiveOrder::new(record, Vec::new())
+    }
+
+    #[test]
+    fn a_final_order_is_found_again_by_its_client_id_after_it_left() {
+        let mut work = WorkingSet::new();
+        work.insert(live(1, OrderStatus::Expired));
+        work.insert(live(2, OrderStatus::New));
+        work.evict_if_done(1);
+        work.evict_if_done(2);
+        assert!(!work.contains(1), "a final order leaves the live set");
+        assert!(work.contains(2), "an open order stays");
+        assert_eq!(work.iter().count(), 1, "risk sees live orders only");
+        assert!(
+            work.detail(1).is_some(),
+            "reads are still served from memory"
+        );
+        assert_eq!(work.by_client_id("binance", "c1"), Some(1));
+        assert!(work.contains(1), "a report for it brings it back");
+        // It leaves again, and is found again by id.
+        work.evict_if_done(1);
+        assert!(!work.contains(1));
+        assert!(work.ensure_live(1));
+        assert_eq!(work.by_client_id("binance", "c3"), None);
+    }
+
+    #[test]
+    fn recently_final_orders_are_bounded() {
+        let mut work = WorkingSet::new();
+        let total = RECENT_MAX as i64 + 10;
+        for id in 1..=total {
+            work.insert(live(id, OrderStatus::Filled));
+            work.evict_if_done(id);
+        }
+        assert!(work.detail(1).is_none(), "the oldest are forgotten");
+        assert!(!work.ensure_live(10));
+        assert!(work.detail(total).is_some());
+        assert_eq!(work.recent.len(), RECENT_MAX);
+        assert_eq!(work.recent_by_client.len(), RECENT_MAX);
     }
 }

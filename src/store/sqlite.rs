@@ -91,7 +91,12 @@ impl SqliteStore {
             });
         }
         create_parent_dir(options.get_filename())?;
-        let writer = pool(1).connect_with(options.clone()).await?;
+        // A connection to a local file does not go stale: pinging it before every write (the
+        // pool's default) would add a round trip to the database thread to every commit.
+        let writer = pool(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
         let reader = pool(READ_CONNECTIONS).connect_with(options).await?;
         Ok(Self { writer, reader })
     }
