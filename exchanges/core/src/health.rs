@@ -102,6 +102,9 @@ pub struct ScopeHealth {
 pub struct ClockHealth {
     /// Venue clock minus local clock.
     pub offset_ms: i64,
+    /// How far off `offset_ms` may be: half the round trip of the measurement it comes from.
+    pub uncertainty_ms: u64,
+    /// True while the offset is known and certain enough to sign requests with.
     pub synced: bool,
     /// Measurements after the first (periodic, or after a timestamp rejection).
     pub resyncs_total: u64,

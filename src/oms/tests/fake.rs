@@ -355,6 +355,7 @@ impl Exchange for FakeVenue {
             },
             clock: ClockHealth {
                 offset_ms: 0,
+                uncertainty_ms: 0,
                 synced: true,
                 resyncs_total: 0,
             },
