@@ -50,6 +50,8 @@ async fn resting_buy(venue: &Venue, id: &str) -> NewOrder {
 async fn venue_clock_steps_beyond_recv_window_end_in_sync_with_orders_accepted() {
     for skew_ms in [-20_000i64, 20_000] {
         let venue = venue().await;
+        // As the daemon does: instruments first, which measures the clock.
+        let _ = btc(&venue.exchange).await;
         let recv_window = i64::try_from(venue.exchange.config().recv_window_ms).unwrap_or(0);
         assert!(skew_ms.abs() > recv_window);
         let (tx, mut rx) = mpsc::channel(100_000);
