@@ -313,6 +313,9 @@ pub(crate) struct BinanceExecutionReport {
     pub status: String,
     #[serde(rename = "r", default)]
     pub reject_reason: Option<String>,
+    /// Why the venue expired the order (`eR`, optional and open-ended: any value is kept).
+    #[serde(rename = "eR", default)]
+    pub expiry_reason: Option<Value>,
     #[serde(rename = "i")]
     pub order_id: i64,
     #[serde(rename = "l")]

@@ -378,6 +378,8 @@ pub struct ExecutionReport {
     pub cumulative_quote: Decimal,
     /// The fill this event reports, for `ExecutionKind::Trade`.
     pub fill: Option<Fill>,
+    /// Why the venue ended the order, when it says: its reject reason, or for an expiry its
+    /// expiry reason (free text; venues add values over time).
     pub reject_reason: Option<String>,
     pub event_time_ms: i64,
 }
