@@ -130,13 +130,20 @@ impl Backoff {
         self.healthy_since.get_or_insert_with(Instant::now);
     }
 
-    /// The delay before the next attempt; the connection that just ended is judged first.
-    pub fn next_delay(&mut self) -> Duration {
+    /// The connection ended: one that stayed healthy for `min_healthy` starts the delays
+    /// over. Called by [`Backoff::next_delay`]; call it directly when reconnecting without a
+    /// delay (a planned rotation), so the next connection is judged on its own.
+    pub fn connection_ended(&mut self) {
         if let Some(since) = self.healthy_since.take()
             && since.elapsed() >= self.min_healthy
         {
             self.reset();
         }
+    }
+
+    /// The delay before the next attempt; the connection that just ended is judged first.
+    pub fn next_delay(&mut self) -> Duration {
+        self.connection_ended();
         if std::mem::take(&mut self.fresh) {
             let now = Instant::now();
             if self
@@ -218,6 +225,11 @@ mod tests {
         assert_eq!(backoff.next_delay(), Duration::ZERO);
         // Without healthy() the connection is never judged healthy.
         tokio::time::advance(min_healthy * 2).await;
+        assert!(backoff.next_delay() >= Duration::from_millis(100));
+        // A rotation ends a connection without a delay; the next one is judged on its own.
+        backoff.healthy();
+        backoff.connection_ended();
+        backoff.healthy();
         assert!(backoff.next_delay() >= Duration::from_millis(100));
     }
 

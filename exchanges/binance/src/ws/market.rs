@@ -74,7 +74,10 @@ pub(crate) async fn run(
         counters.reconnect(&counters.market, err.reason(), &err);
         // A planned rotation reconnects at once; anything else backs off.
         let delay = match err {
-            WsError::MaxAge => Duration::ZERO,
+            WsError::MaxAge => {
+                backoff.connection_ended();
+                Duration::ZERO
+            }
             _ => backoff.next_delay(),
         };
         if stream.reset_books(&err.to_string()).await.is_err()

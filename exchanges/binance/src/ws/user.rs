@@ -56,7 +56,10 @@ pub(crate) async fn run(
         counters.reconnect(&counters.user, err.reason(), &err);
         // A planned rotation reconnects at once; anything else backs off.
         let delay = match err {
-            WsError::MaxAge => std::time::Duration::ZERO,
+            WsError::MaxAge => {
+                backoff.connection_ended();
+                std::time::Duration::ZERO
+            }
             _ => backoff.next_delay(),
         };
         let lost = UserEvent::Disconnected {
