@@ -1,6 +1,7 @@
 //! The REST executor against a scripted mock venue on loopback: 429 pauses, 418 halts, the
-//! order-class breaker, lane priority, usage-header correction, `-1021` clock resyncs and periodic re-measurement. Each
-//! test scripts every answer and checks what reached the server, and when.
+//! order-class breaker, lane priority, usage-header correction, `-1021` clock resyncs and
+//! periodic clock re-measurement. Each test scripts every answer and checks what reached the
+//! server, and when.
 
 mod common;
 
