@@ -35,6 +35,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Waits (with a deadline) until `n` deltas arrived after `since`.
+async fn deltas_since(updates: &Updates, since: Instant, n: usize, skew_ms: i64) {
+    let give_up = Instant::now() + Duration::from_secs(20);
+    loop {
+        let count = lock(updates)
+            .iter()
+            .filter(|(at, k)| *at >= since && *k == "delta")
+            .count();
+        if count >= n {
+            return;
+        }
+        assert!(Instant::now() < give_up, "{skew_ms}: {count} of {n} deltas");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn resting_buy(venue: &Venue, id: &str) -> NewOrder {
     let tick = btc(&venue.exchange).await.filters.tick_size;
     let (bid, _) = top_of_book(&venue.exchange).await;
@@ -84,8 +100,8 @@ async fn venue_clock_steps_beyond_recv_window_end_in_sync_with_orders_accepted()
             panic!("clock skew: {e}");
         }
         let stepped = Instant::now();
-        // Let the stream see several seconds of events stamped on the stepped clock.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Let the stream see a couple of seconds of events stamped on the stepped clock.
+        deltas_since(&updates, stepped, 20, skew_ms).await;
 
         // Orders: at most one -1021, then accepted on the re-measured clock.
         let mut outcomes = Vec::new();
@@ -102,7 +118,7 @@ async fn venue_clock_steps_beyond_recv_window_end_in_sync_with_orders_accepted()
             matches!(outcomes.last(), Some(Ok(OrderStatus::New))) && outcomes.len() <= 2,
             "{skew_ms}: {outcomes:?}"
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        deltas_since(&updates, Instant::now(), 5, skew_ms).await;
 
         let health = venue.exchange.health();
         let market = health.streams.iter().find(|s| s.kind == "market");
