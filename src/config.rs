@@ -145,8 +145,18 @@ pub struct VenueTuning {
     pub pong_timeout_ms: Option<u64>,
     /// A market stream with no data for this long is stale (even if pongs come).
     pub market_data_timeout_ms: Option<u64>,
-    /// Connections are replaced before this age.
+    /// Connections are replaced before this age (the venue closes them at 24 h).
     pub max_connection_age_ms: Option<u64>,
+    /// A stream connection must stay up this long before the reconnect backoff starts over.
+    pub reconnect_min_healthy_ms: Option<u64>,
+    /// Round trips per venue clock measurement (1 to 10; the fastest is kept).
+    pub clock_samples: Option<u32>,
+    /// The venue clock is measured again when its measurement is this old.
+    pub clock_resync_interval_ms: Option<u64>,
+    /// WebSocket connection attempts allowed in any `connect_window_ms`.
+    pub connect_budget: Option<u32>,
+    /// The sliding window of `connect_budget`.
+    pub connect_window_ms: Option<u64>,
     /// Fraction of each venue rate limit we allow ourselves (0 < margin <= 1).
     pub rate_limit_margin: Option<f64>,
     /// Cap on orders sent and not yet answered.
@@ -409,6 +419,9 @@ impl VenueTuning {
             ("pong_timeout_ms", self.pong_timeout_ms),
             ("market_data_timeout_ms", self.market_data_timeout_ms),
             ("max_connection_age_ms", self.max_connection_age_ms),
+            ("reconnect_min_healthy_ms", self.reconnect_min_healthy_ms),
+            ("clock_resync_interval_ms", self.clock_resync_interval_ms),
+            ("connect_window_ms", self.connect_window_ms),
             ("breaker_open_delay_ms", self.breaker_open_delay_ms),
         ];
         for (name, value) in durations {
@@ -428,7 +441,13 @@ impl VenueTuning {
         {
             problems.push(format!("{at}: tuning.rate_limit_margin must be in (0, 1]"));
         }
-        if self.max_in_flight_orders == Some(0) || self.breaker_failures == Some(0) {
+        if self.clock_samples.is_some_and(|n| !(1..=10).contains(&n)) {
+            problems.push(format!("{at}: tuning.clock_samples must be in 1..=10"));
+        }
+        if self.max_in_flight_orders == Some(0)
+            || self.breaker_failures == Some(0)
+            || self.connect_budget == Some(0)
+        {
             problems.push(format!("{at}: tuning counts must be positive"));
         }
         problems

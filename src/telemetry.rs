@@ -71,6 +71,17 @@ pub const VENUE_HALTED: &str = "omsd_venue_halted";
 pub const IN_FLIGHT_ORDERS: &str = "omsd_venue_in_flight_orders";
 /// Venue clock minus local clock.
 pub const CLOCK_OFFSET_SECONDS: &str = "omsd_venue_clock_offset_seconds";
+/// How far off the venue clock offset may be (half the round trip of its measurement).
+pub const CLOCK_UNCERTAINTY_SECONDS: &str = "omsd_venue_clock_uncertainty_seconds";
+/// 1 while the venue clock offset is known and certain enough to sign requests with.
+pub const CLOCK_SYNCED: &str = "omsd_venue_clock_synced";
+/// WebSocket connection attempts in the venue's current connection window.
+pub const CONNECT_ATTEMPTS_IN_WINDOW: &str = "omsd_venue_connect_attempts_in_window";
+/// WebSocket connection attempts we allow ourselves per window.
+pub const CONNECT_BUDGET: &str = "omsd_venue_connect_budget";
+/// WebSocket connection attempts made (`outcome="granted"`) and held back because the
+/// budget was used up (`outcome="refused"`).
+pub const CONNECT_ATTEMPTS: &str = "omsd_venue_connect_attempts_total";
 /// Clock re-synchronisations (start, -1021 recoveries).
 pub const CLOCK_RESYNCS: &str = "omsd_venue_clock_resyncs_total";
 /// 1 while a venue stream (`stream="user"|"market"`) is connected.
@@ -310,6 +321,18 @@ pub fn venue_health(h: &exchange_core::VenueHealth) {
     gauge!(IN_FLIGHT_ORDERS, "venue" => venue.clone()).set(f64::from(limiter.in_flight_orders));
     gauge!(CLOCK_OFFSET_SECONDS, "venue" => venue.clone()).set(h.clock.offset_ms as f64 / 1000.0);
     counter!(CLOCK_RESYNCS, "venue" => venue.clone()).absolute(h.clock.resyncs_total);
+    gauge!(CLOCK_UNCERTAINTY_SECONDS, "venue" => venue.clone())
+        .set(h.clock.uncertainty_ms as f64 / 1000.0);
+    gauge!(CLOCK_SYNCED, "venue" => venue.clone()).set(if h.clock.synced { 1.0 } else { 0.0 });
+    let connect = &limiter.connect;
+    gauge!(CONNECT_ATTEMPTS_IN_WINDOW, "venue" => venue.clone()).set(f64::from(connect.in_window));
+    gauge!(CONNECT_BUDGET, "venue" => venue.clone()).set(f64::from(connect.budget));
+    for (outcome, total) in [
+        ("granted", connect.attempts_total),
+        ("refused", connect.refused_total),
+    ] {
+        counter!(CONNECT_ATTEMPTS, "venue" => venue.clone(), "outcome" => outcome).absolute(total);
+    }
     for stream in &h.streams {
         let labels = [("venue", venue.clone()), ("stream", stream.kind.clone())];
         gauge!(STREAM_CONNECTED, &labels).set(if stream.connected { 1.0 } else { 0.0 });
@@ -392,4 +415,37 @@ pub fn kill_switch(engaged: bool) {
         tracing::info!(engaged, "kill switch released");
     }
     gauge!(KILL_SWITCH_ENGAGED).set(if engaged { 1.0 } else { 0.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venue_health_exports_clock_and_connection_budget() {
+        let mut config = exchange_binance::BinanceConfig::new(
+            "bin",
+            "http://127.0.0.1:1",
+            "ws://127.0.0.1:1",
+            "ws://127.0.0.1:1",
+            "k",
+            exchange_binance::ApiSecret::new("s".to_owned()),
+        );
+        config.limiter.connect_budget = 42;
+        let adapter = exchange_binance::BinanceExchange::new(config).unwrap();
+        let health = exchange_core::Exchange::health(&adapter);
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || venue_health(&health));
+        let text = handle.render();
+        for line in [
+            "omsd_venue_clock_uncertainty_seconds{venue=\"bin\"} 0",
+            "omsd_venue_clock_synced{venue=\"bin\"} 0",
+            "omsd_venue_connect_budget{venue=\"bin\"} 42",
+            "omsd_venue_connect_attempts_in_window{venue=\"bin\"} 0",
+            "omsd_venue_connect_attempts_total{venue=\"bin\",outcome=\"refused\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
 }

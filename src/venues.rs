@@ -100,6 +100,21 @@ fn apply_tuning(c: &mut exchange_binance::BinanceConfig, t: &crate::config::Venu
     if let Some(v) = t.max_connection_age_ms {
         c.max_connection_age = ms(v);
     }
+    if let Some(v) = t.reconnect_min_healthy_ms {
+        c.reconnect_min_healthy = ms(v);
+    }
+    if let Some(v) = t.clock_samples {
+        c.clock_samples = v;
+    }
+    if let Some(v) = t.clock_resync_interval_ms {
+        c.clock_resync_interval = ms(v);
+    }
+    if let Some(v) = t.connect_budget {
+        c.limiter.connect_budget = v;
+    }
+    if let Some(v) = t.connect_window_ms {
+        c.limiter.connect_window = ms(v);
+    }
     if let Some(v) = t.rate_limit_margin {
         c.limiter.safety_margin = v;
     }
@@ -231,5 +246,42 @@ impl Venues {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Venue>> {
         self.by_name.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_reaches_the_adapter_and_unset_keys_keep_its_defaults() {
+        let defaults = exchange_binance::BinanceConfig::new(
+            "b",
+            "http://127.0.0.1:1",
+            "ws://127.0.0.1:1",
+            "ws://127.0.0.1:1",
+            "k",
+            exchange_binance::ApiSecret::new("s".to_owned()),
+        );
+        let mut c = defaults.clone();
+        apply_tuning(&mut c, &crate::config::VenueTuning::default());
+        assert_eq!(format!("{c:?}"), format!("{defaults:?}"));
+        let tuning = crate::config::VenueTuning {
+            reconnect_min_healthy_ms: Some(1500),
+            clock_samples: Some(5),
+            clock_resync_interval_ms: Some(60_000),
+            connect_budget: Some(7),
+            connect_window_ms: Some(10_000),
+            max_connection_age_ms: Some(2000),
+            ..Default::default()
+        };
+        apply_tuning(&mut c, &tuning);
+        assert_eq!(c.reconnect_min_healthy, Duration::from_millis(1500));
+        assert_eq!(c.clock_samples, 5);
+        assert_eq!(c.clock_resync_interval, Duration::from_secs(60));
+        assert_eq!(c.limiter.connect_budget, 7);
+        assert_eq!(c.limiter.connect_window, Duration::from_secs(10));
+        assert_eq!(c.max_connection_age, Duration::from_secs(2));
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
     }
 }

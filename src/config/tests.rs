@@ -35,7 +35,7 @@ fn validate_reports_every_problem() {
         kind = "kraken"
         symbols = ["BTCUSDT"]
         credentials = "env"
-        tuning = { rate_limit_margin = 1.5, pong_timeout_ms = 0, ping_interval_ms = 100 }
+        tuning = { rate_limit_margin = 1.5, pong_timeout_ms = 0, ping_interval_ms = 100, clock_samples = 11, connect_budget = 0, connect_window_ms = 0, reconnect_min_healthy_ms = 0, clock_resync_interval_ms = 0 }
         "#,
     )
     .unwrap();
@@ -51,6 +51,11 @@ fn validate_reports_every_problem() {
         "rate_limit_margin",
         "pong_timeout_ms",
         "ping_interval_ms",
+        "clock_samples",
+        "tuning counts",
+        "connect_window_ms",
+        "reconnect_min_healthy_ms",
+        "clock_resync_interval_ms",
     ] {
         assert!(text.contains(needle), "missing '{needle}' in {text}");
     }

@@ -1,10 +1,14 @@
-//! Request signing (HMAC-SHA256, reference §2.2) and the venue clock used for `timestamp`.
+//! Request signing (HMAC-SHA256, reference §2.2) and the venue clock used for `timestamp`
+//! (reference §2.3).
 //!
 //! REST signs the exact percent-encoded payload that goes on the wire (query string followed by
 //! body); the WebSocket API signs its params sorted by name as `k=v&...` without encoding.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -51,56 +55,140 @@ pub(crate) fn local_now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The offset between the venue's clock and ours, measured from `GET /api/v3/time`.
+/// One `GET /api/v3/time` round trip: local monotonic instants around it and the server time
+/// it returned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub sent: Instant,
+    pub server_ms: i64,
+    pub received: Instant,
+}
+
+impl Sample {
+    fn round_trip(&self) -> Duration {
+        self.received.saturating_duration_since(self.sent)
+    }
+}
+
+/// The venue time at one local instant, and how far off it may be.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    venue_ms: i64,
+    at: Instant,
+    uncertainty_ms: u64,
+    /// When the measurement was recorded.
+    recorded: Instant,
+}
+
+/// Why a request cannot be signed now (nothing is sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ClockRefusal {
+    #[error("venue clock offset unknown: not measured yet")]
+    Unknown,
+    #[error(
+        "venue clock offset uncertain by {uncertainty_ms} ms (more than {max_ms} ms is unsafe \
+         for recvWindow)"
+    )]
+    Uncertain { uncertainty_ms: u64, max_ms: u64 },
+}
+
+/// The venue clock, measured from `GET /api/v3/time`.
 ///
-/// Signed requests carry `local time + offset`, so a drifting host clock does not turn into
-/// `-1021` rejections.
-#[derive(Debug, Default)]
+/// Of several samples, the one with the smallest round trip is kept: the server stamped its
+/// time somewhere inside the round trip, so assuming the middle is off by at most half of it
+/// (the uncertainty). The estimate runs on the local monotonic clock from that anchor, so a
+/// step of the host's wall clock changes neither signed timestamps nor staleness verdicts;
+/// the exported offset is the estimate minus the wall clock.
+///
+/// Requests are signed only while the offset is known and its uncertainty is at most
+/// `max_uncertainty_ms`: the venue refuses a timestamp more than 1 s ahead of it or older than
+/// `recvWindow` (reference §2.3).
+#[derive(Debug)]
 pub(crate) struct VenueClock {
-    offset_ms: AtomicI64,
-    synced: AtomicBool,
+    anchor: Mutex<Option<Anchor>>,
+    max_uncertainty_ms: u64,
     measurements: AtomicU64,
 }
 
 impl VenueClock {
-    /// Records one measurement: the server time and the local times around the request. The
-    /// server is assumed to have stamped the middle of the round trip.
-    pub(crate) fn record(&self, local_before_ms: i64, server_ms: i64, local_after_ms: i64) -> i64 {
-        let midpoint = local_before_ms + (local_after_ms - local_before_ms) / 2;
-        let offset = server_ms - midpoint;
-        self.offset_ms.store(offset, Ordering::Relaxed);
-        self.synced.store(true, Ordering::Release);
+    /// A clock that signs only while uncertain by at most a quarter of `recv_window_ms` and
+    /// under the venue's 1 s tolerance for timestamps ahead of it.
+    pub(crate) fn new(recv_window_ms: u64) -> Self {
+        VenueClock {
+            anchor: Mutex::new(None),
+            max_uncertainty_ms: (recv_window_ms / 4).clamp(1, 500),
+            measurements: AtomicU64::new(0),
+        }
+    }
+
+    fn anchor(&self) -> Option<Anchor> {
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a measurement from `samples`, keeping the one with the smallest round trip;
+    /// returns the offset to the wall clock and the uncertainty (None without samples).
+    pub(crate) fn record(&self, samples: &[Sample]) -> Option<(i64, u64)> {
+        let best = samples.iter().min_by_key(|s| s.round_trip())?;
+        let half = best.round_trip() / 2;
+        let anchor = Anchor {
+            venue_ms: best.server_ms,
+            at: best.sent + half,
+            uncertainty_ms: u64::try_from(half.as_millis()).unwrap_or(u64::MAX),
+            recorded: Instant::now(),
+        };
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(anchor);
         self.measurements.fetch_add(1, Ordering::Relaxed);
-        offset
+        Some((self.offset_ms().unwrap_or(0), anchor.uncertainty_ms))
+    }
+
+    /// The current venue time estimate, if the clock was measured.
+    pub(crate) fn now_ms(&self) -> Option<i64> {
+        let anchor = self.anchor()?;
+        let since = Instant::now().saturating_duration_since(anchor.at);
+        let since = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+        Some(anchor.venue_ms.saturating_add(since))
+    }
+
+    /// The venue clock minus the local wall clock, if measured.
+    pub(crate) fn offset_ms(&self) -> Option<i64> {
+        Some(self.now_ms()?.saturating_sub(local_now_ms()))
+    }
+
+    /// When the current measurement was recorded.
+    pub(crate) fn measured_at(&self) -> Option<Instant> {
+        self.anchor().map(|a| a.recorded)
+    }
+
+    /// The `timestamp` for a signed request now, or why none may be signed.
+    pub(crate) fn signing_timestamp(&self) -> Result<i64, ClockRefusal> {
+        let anchor = self.anchor().ok_or(ClockRefusal::Unknown)?;
+        if anchor.uncertainty_ms > self.max_uncertainty_ms {
+            return Err(ClockRefusal::Uncertain {
+                uncertainty_ms: anchor.uncertainty_ms,
+                max_ms: self.max_uncertainty_ms,
+            });
+        }
+        self.now_ms().ok_or(ClockRefusal::Unknown)
+    }
+
+    /// True while requests may be signed.
+    pub(crate) fn is_synced(&self) -> bool {
+        self.signing_timestamp().is_ok()
+    }
+
+    /// Forgets the measurement (it was proven wrong): nothing is signed until the next one.
+    pub(crate) fn invalidate(&self) {
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The clock's state for health reports; every measurement after the first is a resync.
     pub(crate) fn health(&self) -> exchange_core::ClockHealth {
         exchange_core::ClockHealth {
-            offset_ms: self.offset_ms(),
+            offset_ms: self.offset_ms().unwrap_or(0),
+            uncertainty_ms: self.anchor().map_or(0, |a| a.uncertainty_ms),
             synced: self.is_synced(),
             resyncs_total: self.measurements.load(Ordering::Relaxed).saturating_sub(1),
         }
-    }
-
-    /// True once a measurement was recorded.
-    pub(crate) fn is_synced(&self) -> bool {
-        self.synced.load(Ordering::Acquire)
-    }
-
-    /// Forgets the measurement so that the next signed request measures again.
-    pub(crate) fn invalidate(&self) {
-        self.synced.store(false, Ordering::Release);
-    }
-
-    /// The venue clock minus ours, in milliseconds.
-    pub(crate) fn offset_ms(&self) -> i64 {
-        self.offset_ms.load(Ordering::Relaxed)
-    }
-
-    /// The current venue time estimate, for `timestamp`.
-    pub(crate) fn now_ms(&self) -> i64 {
-        local_now_ms() + self.offset_ms()
     }
 }
 
@@ -182,21 +270,57 @@ mod tests {
         );
     }
 
-    #[test]
-    fn clock_offset_uses_round_trip_midpoint() {
-        let clock = VenueClock::default();
-        assert!(!clock.is_synced());
-        assert_eq!(clock.record(1_000, 5_100, 1_200), 4_000);
-        assert!(clock.is_synced());
-        assert_eq!(clock.offset_ms(), 4_000);
-        let drift = clock.now_ms() - local_now_ms();
-        assert!((3_990..=4_010).contains(&drift), "{drift}");
-        clock.invalidate();
-        assert!(!clock.is_synced());
-        clock.record(0, 10, 0);
+    #[tokio::test(start_paused = true)]
+    async fn clock_keeps_the_fastest_sample_and_refuses_to_sign_when_unsafe() {
+        let clock = VenueClock::new(5_000);
+        assert_eq!(clock.signing_timestamp(), Err(ClockRefusal::Unknown));
+        assert!(!clock.health().synced);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // (sent, server time, received): the 40 ms round trip wins over 400 ms and 1 s ones.
+        let samples = [
+            Sample {
+                sent: t0,
+                server_ms: 10_000,
+                received: t0 + ms(400),
+            },
+            Sample {
+                sent: t0 + ms(500),
+                server_ms: 10_520,
+                received: t0 + ms(540),
+            },
+            Sample {
+                sent: t0 + ms(600),
+                server_ms: 11_100,
+                received: t0 + ms(1_600),
+            },
+        ];
+        tokio::time::advance(ms(2_000)).await;
+        let (_, uncertainty) = clock.record(&samples).unwrap_or_default();
+        assert_eq!(uncertainty, 20);
+        // Anchor: venue 10 520 at t0 + 520 ms; now is t0 + 2 000 ms.
+        assert_eq!(clock.signing_timestamp(), Ok(12_000));
+        let health = clock.health();
         assert_eq!(
-            (clock.health().offset_ms, clock.health().resyncs_total),
-            (10, 1)
+            (health.uncertainty_ms, health.synced, health.resyncs_total),
+            (20, true, 0)
         );
+        // Only slow samples: half a 1.2 s round trip is too uncertain for recvWindow 5000.
+        clock.record(&[Sample {
+            sent: t0,
+            server_ms: 1,
+            received: t0 + ms(1_200),
+        }]);
+        assert_eq!(
+            clock.signing_timestamp(),
+            Err(ClockRefusal::Uncertain {
+                uncertainty_ms: 600,
+                max_ms: 500
+            })
+        );
+        assert!(clock.record(&[]).is_none(), "no samples, no measurement");
+        clock.invalidate();
+        assert_eq!(clock.now_ms(), None);
+        assert_eq!(clock.signing_timestamp(), Err(ClockRefusal::Unknown));
     }
 }

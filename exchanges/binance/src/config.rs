@@ -78,8 +78,15 @@ pub struct BinanceConfig {
     /// Connections are replaced before this age (the venue closes them at 24 h).
     pub max_connection_age: Duration,
     /// Market events whose venue event time lags the venue clock by more than this mean the
-    /// stream is stale.
+    /// stream is stale (judged only against a venue clock measured after the lag was seen).
     pub max_event_lag: Duration,
+    /// A stream connection must stay up this long after it subscribed (user stream) or first
+    /// carried data (market stream) before the reconnect backoff starts over.
+    pub reconnect_min_healthy: Duration,
+    /// `GET /api/v3/time` round trips per clock measurement; the fastest one is kept.
+    pub clock_samples: u32,
+    /// The venue clock is measured again when its measurement is this old (and on `-1021`).
+    pub clock_resync_interval: Duration,
 }
 
 impl BinanceConfig {
@@ -99,6 +106,12 @@ impl BinanceConfig {
     pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default tolerated lag of venue event times.
     pub const DEFAULT_MAX_EVENT_LAG: Duration = Duration::from_secs(10);
+    /// Default minimum healthy time before the reconnect backoff resets.
+    pub const DEFAULT_RECONNECT_MIN_HEALTHY: Duration = Duration::from_secs(30);
+    /// Default samples per clock measurement.
+    pub const DEFAULT_CLOCK_SAMPLES: u32 = 3;
+    /// Default age at which the venue clock is measured again.
+    pub const DEFAULT_CLOCK_RESYNC_INTERVAL: Duration = Duration::from_secs(300);
 
     /// A configuration for explicit URLs (a simulator or a proxy) with default tuning.
     pub fn new(
@@ -127,6 +140,9 @@ impl BinanceConfig {
             pong_timeout: Self::DEFAULT_PONG_TIMEOUT,
             max_connection_age: Self::DEFAULT_MAX_CONNECTION_AGE,
             max_event_lag: Self::DEFAULT_MAX_EVENT_LAG,
+            reconnect_min_healthy: Self::DEFAULT_RECONNECT_MIN_HEALTHY,
+            clock_samples: Self::DEFAULT_CLOCK_SAMPLES,
+            clock_resync_interval: Self::DEFAULT_CLOCK_RESYNC_INTERVAL,
         }
     }
 
@@ -208,6 +224,15 @@ impl BinanceConfig {
         if l.max_in_flight_orders == 0 {
             problems.push("limiter.max_in_flight_orders must be positive".to_owned());
         }
+        if l.connect_budget == 0 {
+            problems.push("limiter.connect_budget must be positive".to_owned());
+        }
+        if !(1..=10).contains(&self.clock_samples) {
+            problems.push(format!(
+                "clock_samples must be in 1..=10, got {}",
+                self.clock_samples
+            ));
+        }
         for (name, value) in [
             ("market_data_timeout", self.market_data_timeout),
             ("ping_interval", self.ping_interval),
@@ -215,6 +240,8 @@ impl BinanceConfig {
             ("max_connection_age", self.max_connection_age),
             ("max_event_lag", self.max_event_lag),
             ("limiter.order_max_wait", l.order_max_wait),
+            ("limiter.connect_window", l.connect_window),
+            ("clock_resync_interval", self.clock_resync_interval),
             ("breaker.open_delay", self.breaker.open_delay),
         ] {
             if value.is_zero() {
@@ -245,6 +272,9 @@ impl fmt::Debug for BinanceConfig {
             .field("pong_timeout", &self.pong_timeout)
             .field("max_connection_age", &self.max_connection_age)
             .field("max_event_lag", &self.max_event_lag)
+            .field("reconnect_min_healthy", &self.reconnect_min_healthy)
+            .field("clock_samples", &self.clock_samples)
+            .field("clock_resync_interval", &self.clock_resync_interval)
             .finish()
     }
 }
@@ -309,6 +339,8 @@ mod tests {
         c.depth_snapshot_limit = 0;
         c.limiter.safety_margin = 1.5;
         c.pong_timeout = Duration::ZERO;
-        assert_eq!(c.validate().len(), 8, "{:?}", c.validate());
+        c.limiter.connect_budget = 0;
+        c.clock_samples = 0;
+        assert_eq!(c.validate().len(), 10, "{:?}", c.validate());
     }
 }

@@ -214,7 +214,11 @@ impl Exchange for BinanceExchange {
     }
 
     fn venue_time_ms(&self) -> i64 {
-        self.shared.rest.clock.now_ms()
+        self.shared
+            .rest
+            .clock
+            .now_ms()
+            .unwrap_or_else(auth::local_now_ms)
     }
 
     async fn cancel_order(

@@ -1,14 +1,19 @@
 //! Binance's rate-limit vocabulary mapped onto the core limiter and breakers (reference §3,
 //! §5): the scopes the venue meters, their documented defaults, the scopes published in
-//! exchangeInfo `rateLimits`, each endpoint's weight, lane and breaker class, and the usage
-//! headers (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, ...).
+//! exchangeInfo `rateLimits`, each endpoint's weight, lane and breaker class, the usage
+//! headers (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, ...) and the `rateLimits` usage
+//! arrays of WebSocket API answers (reference §10).
+//!
+//! Lanes: new orders, cancels and every query that can resolve an order of unknown outcome
+//! (order status, open orders, all orders, trades) ride the order lane; market data and
+//! balances ride the data lane.
 
 use std::time::Duration;
 
 use exchange_core::{BreakerConfig, CircuitBreaker, Lane, ScopeLimit};
 use reqwest::header::HeaderMap;
 
-use crate::model::BinanceRateLimit;
+use crate::model::{BinanceRateLimit, BinanceWsRateLimit};
 
 /// What a scope counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,18 +78,23 @@ fn interval(unit: &str, num: u32) -> Option<Duration> {
     Some(unit * num)
 }
 
+/// The known scope of a `rateLimitType` × `interval` × `intervalNum`, with its interval.
+fn scope_of(kind: &str, unit: &str, num: u32) -> Option<(&'static str, Duration)> {
+    let kind = match kind {
+        "REQUEST_WEIGHT" => Kind::Weight,
+        "ORDERS" => Kind::Orders,
+        "RAW_REQUESTS" => Kind::Raw,
+        _ => return None,
+    };
+    let interval = interval(unit, num)?;
+    Some((known(kind, interval)?, interval))
+}
+
 /// The scopes exchangeInfo publishes, as limiter scopes.
 pub(crate) fn published_scopes(limits: &[BinanceRateLimit]) -> Vec<ScopeLimit> {
     let mut scopes = Vec::new();
     for l in limits {
-        let kind = match l.rate_limit_type.as_str() {
-            "REQUEST_WEIGHT" => Some(Kind::Weight),
-            "ORDERS" => Some(Kind::Orders),
-            "RAW_REQUESTS" => Some(Kind::Raw),
-            _ => None,
-        };
-        let scope = kind.zip(interval(&l.interval, l.interval_num));
-        let scope = scope.and_then(|(kind, i)| Some((known(kind, i)?, i)));
+        let scope = scope_of(&l.rate_limit_type, &l.interval, l.interval_num);
         match scope {
             Some((scope, interval)) if l.limit > 0 => scopes.push(ScopeLimit {
                 scope,
@@ -100,6 +110,18 @@ pub(crate) fn published_scopes(limits: &[BinanceRateLimit]) -> Vec<ScopeLimit> {
         }
     }
     scopes
+}
+
+/// The usage a WebSocket API answer reports in its `rateLimits` array: `(scope, used,
+/// interval)`; entries without a count or of unknown scopes are skipped.
+pub(crate) fn ws_api_usage(limits: &[BinanceWsRateLimit]) -> Vec<(&'static str, u64, Duration)> {
+    limits
+        .iter()
+        .filter_map(|l| {
+            let (scope, interval) = scope_of(&l.rate_limit_type, &l.interval, l.interval_num)?;
+            Some((scope, l.count?, interval))
+        })
+        .collect()
 }
 
 /// The usage the venue reports in response headers: `(scope, used, interval)`.
@@ -225,18 +247,28 @@ pub(crate) const PLACE_ORDER: Endpoint = Endpoint {
 /// `DELETE /api/v3/order` by client order id: a repeat is at worst "unknown order".
 pub(crate) const CANCEL_ORDER: Endpoint =
     Endpoint::new("cancel_order", Class::Orders, Lane::Order, 1);
+// Order resolution: on the order lane, so heavy market-data traffic cannot hold it back.
 pub(crate) const QUERY_ORDER: Endpoint =
-    Endpoint::new("query_order", Class::Account, Lane::Data, 4);
+    Endpoint::new("query_order", Class::Account, Lane::Order, 4);
 pub(crate) const OPEN_ORDERS_SYMBOL: Endpoint =
-    Endpoint::new("open_orders", Class::Account, Lane::Data, 6);
+    Endpoint::new("open_orders", Class::Account, Lane::Order, 6);
 pub(crate) const OPEN_ORDERS_ALL: Endpoint =
-    Endpoint::new("open_orders", Class::Account, Lane::Data, 80);
+    Endpoint::new("open_orders", Class::Account, Lane::Order, 80);
 /// `GET /api/v3/allOrders` (weight 20 with or without `orderId`/`startTime`).
-pub(crate) const ALL_ORDERS: Endpoint = Endpoint::new("all_orders", Class::Account, Lane::Data, 20);
-pub(crate) const ACCOUNT: Endpoint = Endpoint::new("account", Class::Account, Lane::Data, 20);
+pub(crate) const ALL_ORDERS: Endpoint =
+    Endpoint::new("all_orders", Class::Account, Lane::Order, 20);
 pub(crate) const MY_TRADES_BY_ORDER: Endpoint =
-    Endpoint::new("my_trades", Class::Account, Lane::Data, 5);
-pub(crate) const MY_TRADES: Endpoint = Endpoint::new("my_trades", Class::Account, Lane::Data, 20);
+    Endpoint::new("my_trades", Class::Account, Lane::Order, 5);
+pub(crate) const MY_TRADES: Endpoint = Endpoint::new("my_trades", Class::Account, Lane::Order, 20);
+/// Balances are not needed to resolve an order.
+pub(crate) const ACCOUNT: Endpoint = Endpoint::new("account", Class::Account, Lane::Data, 20);
+/// Opening a WebSocket API connection weighs 2, shared with REST (reference §3); on the order
+/// lane because order updates arrive on it.
+pub(crate) const WS_API_CONNECT: Endpoint =
+    Endpoint::new("ws_api_connect", Class::Account, Lane::Order, 2);
+/// `userDataStream.subscribe.signature` (weight 2).
+pub(crate) const WS_API_SUBSCRIBE: Endpoint =
+    Endpoint::new("user_data_subscribe", Class::Account, Lane::Order, 2);
 pub(crate) const EXCHANGE_INFO: Endpoint =
     Endpoint::new("exchange_info", Class::MarketData, Lane::Data, 20);
 /// `GET /api/v3/time`: on the order lane, because signing an order may need it first.
@@ -296,6 +328,27 @@ mod tests {
     }
 
     #[test]
+    fn ws_api_rate_limits_usage() {
+        let answer = r#"[
+            {"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":321},
+            {"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":4},
+            {"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":160000},
+            {"rateLimitType":"CONNECTIONS","interval":"MINUTE","intervalNum":5,"limit":300,"count":9},
+            {"rateLimitType":"RAW_REQUESTS","interval":"MINUTE","intervalNum":5,"limit":300000,"count":7,"extra":1}
+        ]"#;
+        let limits: Vec<BinanceWsRateLimit> = serde_json::from_str(answer).unwrap_or_default();
+        assert_eq!(limits.len(), 5);
+        assert_eq!(
+            ws_api_usage(&limits),
+            [
+                ("request_weight_1m", 321, MINUTE),
+                ("orders_10s", 4, Duration::from_secs(10)),
+                ("raw_requests_5m", 7, Duration::from_secs(300)),
+            ]
+        );
+    }
+
+    #[test]
     fn usage_headers() {
         let mut headers = HeaderMap::new();
         for (name, value) in [
@@ -351,10 +404,22 @@ mod tests {
             .to_vec();
         assert_eq!(weights, [5, 5, 25, 25, 50, 50, 250, 250]);
         const { assert!(!PLACE_ORDER.idempotent && CANCEL_ORDER.idempotent) };
-        assert_eq!(
-            (PLACE_ORDER.lane, QUERY_ORDER.lane, ALL_ORDERS.lane),
-            (Lane::Order, Lane::Data, Lane::Data)
-        );
+        let lanes = [
+            (PLACE_ORDER, Lane::Order),
+            (QUERY_ORDER, Lane::Order),
+            (OPEN_ORDERS_SYMBOL, Lane::Order),
+            (OPEN_ORDERS_ALL, Lane::Order),
+            (ALL_ORDERS, Lane::Order),
+            (MY_TRADES_BY_ORDER, Lane::Order),
+            (MY_TRADES, Lane::Order),
+            (WS_API_SUBSCRIBE, Lane::Order),
+            (ACCOUNT, Lane::Data),
+            (EXCHANGE_INFO, Lane::Data),
+            (depth(1000), Lane::Data),
+        ];
+        for (endpoint, lane) in lanes {
+            assert_eq!(endpoint.lane, lane, "{}", endpoint.name);
+        }
         assert_eq!(
             (ALL_ORDERS.weight, ALL_ORDERS.class, ALL_ORDERS.idempotent),
             (20, Class::Account, true)

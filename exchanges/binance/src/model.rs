@@ -241,7 +241,42 @@ pub(crate) struct BinanceWsApiResponse {
     pub id: Value,
     pub status: u16,
     #[serde(default)]
-    pub error: Option<BinanceErrorBody>,
+    pub error: Option<BinanceWsApiError>,
+    /// Our usage after this request; absent with `returnRateLimits=false`.
+    #[serde(default, rename = "rateLimits")]
+    pub rate_limits: Vec<BinanceWsRateLimit>,
+}
+
+/// The `error` of a WebSocket API answer: `{"code":-1003,"msg":"...","data":{"serverTime":..,
+/// "retryAfter":<epoch ms>}}` (`data` on 429 and 418 only).
+#[derive(Debug, Deserialize)]
+pub(crate) struct BinanceWsApiError {
+    pub code: i64,
+    #[serde(default)]
+    pub msg: String,
+    #[serde(default)]
+    pub data: Option<BinanceWsApiErrorData>,
+}
+
+/// `error.data` of a throttled or banned WebSocket API request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BinanceWsApiErrorData {
+    /// When the pause or ban ends, venue epoch ms.
+    #[serde(default)]
+    pub retry_after: Option<i64>,
+}
+
+/// One entry of a WebSocket API `rateLimits` array:
+/// `{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":321}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BinanceWsRateLimit {
+    pub rate_limit_type: String,
+    pub interval: String,
+    pub interval_num: u32,
+    #[serde(default)]
+    pub count: Option<u64>,
 }
 
 /// A user-data event frame on the WebSocket API:
@@ -278,6 +313,9 @@ pub(crate) struct BinanceExecutionReport {
     pub status: String,
     #[serde(rename = "r", default)]
     pub reject_reason: Option<String>,
+    /// Why the venue expired the order (`eR`, optional and open-ended: any value is kept).
+    #[serde(rename = "eR", default)]
+    pub expiry_reason: Option<Value>,
     #[serde(rename = "i")]
     pub order_id: i64,
     #[serde(rename = "l")]

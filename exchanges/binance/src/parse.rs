@@ -264,9 +264,29 @@ pub(crate) fn execution_report(raw: BinanceExecutionReport) -> Result<ExecutionR
         filled_quantity: raw.cumulative_quantity,
         cumulative_quote: raw.cumulative_quote,
         fill,
-        reject_reason: raw.reject_reason.filter(|r| !r.is_empty() && r != "NONE"),
+        reject_reason: end_reason(kind, raw.reject_reason, raw.expiry_reason),
         event_time_ms: raw.event_time,
     })
+}
+
+/// Why the venue ended the order: its reject reason (`r`), or for an expiry its expiry reason
+/// (`eR`), whatever its value; `NONE` and empty mean none.
+fn end_reason(
+    kind: ExecutionKind,
+    reject: Option<String>,
+    expiry: Option<serde_json::Value>,
+) -> Option<String> {
+    let given = |r: &String| !r.is_empty() && r != "NONE";
+    let expiry = expiry.and_then(|v| match v {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    });
+    match (reject.filter(given), kind) {
+        (Some(reject), _) => Some(reject),
+        (None, ExecutionKind::Expired) => expiry.filter(given),
+        (None, _) => None,
+    }
 }
 
 /// Balances from an `outboundAccountPosition` event.

@@ -293,3 +293,38 @@ fn trade_taker_side_follows_m() {
     raw.buyer_is_maker = false;
     assert_eq!(trade(raw).taker_side, Side::Buy);
 }
+
+#[test]
+fn expiry_reason_is_read_and_unknown_values_are_tolerated() {
+    let base =
+        fixture::<BinanceUserEventFrame>(include_str!("../test_data/ws_executionReport.json"))
+            .event;
+    // (execution type, eR, expected reason)
+    let cases: [(&str, serde_json::Value, Option<&str>); 6] = [
+        ("EXPIRED", "IOC_NOT_FILLED".into(), Some("IOC_NOT_FILLED")),
+        (
+            "EXPIRED",
+            "SOMETHING_NEW_2027".into(),
+            Some("SOMETHING_NEW_2027"),
+        ),
+        ("EXPIRED", 7.into(), Some("7")),
+        ("EXPIRED", "NONE".into(), None),
+        ("EXPIRED", serde_json::Value::Null, None),
+        ("NEW", "IOC_NOT_FILLED".into(), None),
+    ];
+    for (execution, reason, want) in cases {
+        let mut value = base.clone();
+        value["x"] = execution.into();
+        value["X"] = if execution == "NEW" { "NEW" } else { "EXPIRED" }.into();
+        value["eR"] = reason.clone();
+        let report = execution_report(fixture(&value.to_string()));
+        let got = report.map(|r| r.reject_reason);
+        assert_eq!(got, Ok(want.map(str::to_owned)), "{execution} {reason}");
+    }
+    // Order payloads carry `expiryReason` since 2026: tolerated.
+    let mut order: serde_json::Value =
+        fixture(include_str!("../test_data/http_post_order_full.json"));
+    order["expiryReason"] = "SOMETHING_NEW".into();
+    let snap = order_snapshot(fixture(&order.to_string()));
+    assert!(snap.is_ok(), "{snap:?}");
+}

@@ -10,16 +10,18 @@
 //! exactly the bytes on the wire. The URL is never logged or put in an error: it carries the
 //! signature.
 //!
-//! The endpoints themselves are in [`calls`].
+//! The endpoints themselves are in [`calls`]; measuring the venue clock is in [`clock`].
 
 mod calls;
+mod clock;
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use exchange_core::limiter::aligned_reset;
 use exchange_core::{
-    ExchangeError, NewOrder, OrderType, Outcome, RateLimiter, RetryPolicy, retry_idempotent,
+    ExchangeError, MAX_PAUSE, NewOrder, OrderType, Outcome, RateLimiter, RetryPolicy,
+    retry_idempotent,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -29,9 +31,8 @@ use crate::auth::{self, VenueClock};
 use crate::config::{ApiSecret, BinanceConfig};
 use crate::error::BinanceError;
 use crate::limits::{self, Breakers, Endpoint};
-use crate::model::{BinanceErrorBody, BinanceServerTime};
+use crate::model::BinanceErrorBody;
 use crate::parse::{side_str, time_in_force_str};
-use crate::urls;
 
 /// Query parameters in the order they are sent.
 type Params = Vec<(&'static str, String)>;
@@ -62,6 +63,8 @@ pub(crate) struct RestClient {
     recv_window_ms: u64,
     pub(crate) clock: VenueClock,
     clock_sync: tokio::sync::Mutex<()>,
+    clock_samples: u32,
+    clock_resync_interval: Duration,
     pub(crate) limiter: RateLimiter,
     pub(crate) breakers: Breakers,
     retry: RetryPolicy,
@@ -86,52 +89,14 @@ impl RestClient {
             api_key,
             secret: config.api_secret.clone(),
             recv_window_ms: config.recv_window_ms,
-            clock: VenueClock::default(),
+            clock: VenueClock::new(config.recv_window_ms),
             clock_sync: tokio::sync::Mutex::new(()),
+            clock_samples: config.clock_samples.max(1),
+            clock_resync_interval: config.clock_resync_interval,
             limiter: RateLimiter::new(config.limiter.clone(), &limits::default_scopes()),
             breakers: Breakers::new(&config.breaker),
             retry: config.retry,
         })
-    }
-
-    /// The current venue time estimate, for WebSocket API signatures and staleness checks.
-    pub(crate) async fn venue_now_ms(&self) -> Result<i64, ExchangeError> {
-        self.ensure_clock().await?;
-        Ok(self.clock.now_ms())
-    }
-
-    /// Measures the venue clock offset with `GET /api/v3/time`.
-    pub(crate) async fn sync_clock(&self) -> Result<i64, ExchangeError> {
-        let before = auth::local_now_ms();
-        let time: BinanceServerTime = self
-            .attempt(
-                &limits::TIME,
-                Method::GET,
-                urls::TIME,
-                &[],
-                false,
-                &SignedAt::default(),
-            )
-            .await?;
-        let after = auth::local_now_ms();
-        let offset = self.clock.record(before, time.server_time, after);
-        tracing::info!(
-            offset_ms = offset,
-            round_trip_ms = after - before,
-            "binance clock synced"
-        );
-        Ok(offset)
-    }
-
-    async fn ensure_clock(&self) -> Result<(), ExchangeError> {
-        if self.clock.is_synced() {
-            return Ok(());
-        }
-        let _guard = self.clock_sync.lock().await;
-        if !self.clock.is_synced() {
-            self.sync_clock().await?;
-        }
-        Ok(())
     }
 
     /// One endpoint call with everything around it: in-flight slot (new orders), retries
@@ -165,8 +130,16 @@ impl RestClient {
             false => None,
         };
         if signed {
-            self.ensure_clock().await?;
+            // Nothing was sent: a clock we cannot measure is a local refusal, never an unknown
+            // outcome.
+            self.ensure_clock().await.map_err(|err| {
+                ExchangeError::unavailable(
+                    format!("not signing: venue clock offset unknown ({err})"),
+                    None,
+                )
+            })?;
         }
+        let started = tokio::time::Instant::now();
         let once = || self.attempt(endpoint, method.clone(), path, &params, signed, signed_at);
         let result = if endpoint.idempotent {
             retry_idempotent(&self.retry, endpoint.name, once).await
@@ -183,11 +156,7 @@ impl RestClient {
                     call = endpoint.name,
                     "binance rejected timestamp (-1021), resyncing clock"
                 );
-                if let Err(err) = self.sync_clock().await {
-                    tracing::warn!(error = %err, "binance clock resync failed");
-                    self.clock.invalidate();
-                }
-                if endpoint.idempotent && self.clock.is_synced() {
+                if self.timestamp_refused(started).await && endpoint.idempotent {
                     return self
                         .attempt(endpoint, method, path, &params, signed, signed_at)
                         .await;
@@ -212,18 +181,18 @@ impl RestClient {
         self.limiter
             .acquire(endpoint.lane, &endpoint.costs())
             .await?;
-        let mut params = params.to_vec();
         let query = if signed {
-            let timestamp = self.clock.now_ms();
-            params.push(("recvWindow", self.recv_window_ms.to_string()));
-            params.push(("timestamp", timestamp.to_string()));
-            let query = encode(&params)?;
-            let signature = auth::sign(&self.secret, &auth::rest_payload(&query, ""));
+            // Never sign with a clock we cannot trust: the venue would refuse (-1021), or worse,
+            // accept a timestamp that makes an unanswered order valid longer than we think.
+            let timestamp = self.clock.signing_timestamp().map_err(|refusal| {
+                ExchangeError::unavailable(format!("not signing: {refusal}"), None)
+            })?;
+            let query = signed_query(&self.secret, params, self.recv_window_ms, timestamp)?;
             // From here on the request may reach the venue.
             signed_at.set(timestamp);
-            format!("{query}&signature={signature}")
+            query
         } else {
-            encode(&params)?
+            encode(params)?
         };
         let result = self
             .send(method, path, &query, signed)
@@ -265,12 +234,24 @@ impl RestClient {
     /// Feeds the venue's view of our usage back into the limiter: usage headers, and the
     /// venue-wide pause of a 429 or halt of a 418.
     fn observe(&self, status: StatusCode, headers: &HeaderMap, retry_after: Option<Duration>) {
-        let venue_now = self.clock.is_synced().then(|| self.clock.now_ms());
-        for (scope, used, interval) in limits::reported_usage(headers) {
+        self.observe_usage(limits::reported_usage(headers));
+        self.observe_status(status.as_u16(), retry_after);
+    }
+
+    /// Corrects the limiter from the venue's usage report `(scope, used, interval)` (REST
+    /// headers or a WebSocket API `rateLimits` array).
+    pub(crate) fn observe_usage(&self, usage: Vec<(&'static str, u64, Duration)>) {
+        let venue_now = self.clock.now_ms();
+        for (scope, used, interval) in usage {
             let resets_in = venue_now.map(|now| aligned_reset(now, interval));
             self.limiter.observe_usage(scope, used, resets_in);
         }
-        match status.as_u16() {
+    }
+
+    /// A 429 pauses and a 418 halts every request to the venue, whether REST or WebSocket API
+    /// answered it.
+    pub(crate) fn observe_status(&self, status: u16, retry_after: Option<Duration>) {
+        match status {
             429 => {
                 let pause = self.limiter.throttled(retry_after);
                 tracing::warn!(
@@ -289,6 +270,32 @@ impl RestClient {
             _ => {}
         }
     }
+
+    /// The wait until `retry_after_ms` (venue epoch ms, as WebSocket API errors give it),
+    /// clamped to [`MAX_PAUSE`]; None without a venue clock or a time.
+    pub(crate) fn wait_until_venue_ms(&self, retry_after_ms: Option<i64>) -> Option<Duration> {
+        let left = retry_after_ms?.saturating_sub(self.clock.now_ms()?).max(0);
+        let left = u64::try_from(left).unwrap_or(0);
+        Some(Duration::from_millis(left).min(MAX_PAUSE))
+    }
+}
+
+/// The query string of a signed request: `params`, `recvWindow` and `timestamp`
+/// percent-encoded (UTF-8, so a non-ASCII value like a symbol `１２３４５６` becomes `%EF%BC%91...`),
+/// then the signature of exactly those encoded bytes (reference §2.2; the venue refuses a
+/// signature over the raw text with `-1022`).
+fn signed_query(
+    secret: &ApiSecret,
+    params: &[(&'static str, String)],
+    recv_window_ms: u64,
+    timestamp: i64,
+) -> Result<String, BinanceError> {
+    let mut params = params.to_vec();
+    params.push(("recvWindow", recv_window_ms.to_string()));
+    params.push(("timestamp", timestamp.to_string()));
+    let query = encode(&params)?;
+    let signature = auth::sign(secret, &auth::rest_payload(&query, ""));
+    Ok(format!("{query}&signature={signature}"))
 }
 
 fn encode(params: &[(&'static str, String)]) -> Result<String, BinanceError> {
@@ -314,12 +321,20 @@ fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
     }
 }
 
+/// `Retry-After` in seconds, clamped to [`MAX_PAUSE`]: a value too large for any integer is
+/// the longest pause, one that is no number of seconds (a date, a fraction, garbage) is absent
+/// (the limiter's default pause applies).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(secs.min(MAX_PAUSE.as_secs())))
 }
 
 /// The venue's client order id rule: `^[a-zA-Z0-9-_]{1,36}$`.

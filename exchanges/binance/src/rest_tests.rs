@@ -36,6 +36,42 @@ fn market_order_has_no_time_in_force() {
 }
 
 #[test]
+fn signed_query_percent_encodes_before_signing_like_the_venue_vector() {
+    // Reference §2.2: the official HMAC vectors, ASCII and non-ASCII symbol.
+    let secret = ApiSecret::new("NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j");
+    let cases = [
+        (
+            "LTCBTC",
+            "symbol=LTCBTC",
+            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71",
+        ),
+        (
+            "１２３４５６",
+            "symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96",
+            "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3",
+        ),
+    ];
+    for (symbol, encoded, signature) in cases {
+        let params: Params = vec![
+            ("symbol", symbol.to_owned()),
+            ("side", "BUY".to_owned()),
+            ("type", "LIMIT".to_owned()),
+            ("timeInForce", "GTC".to_owned()),
+            ("quantity", "1".to_owned()),
+            ("price", "0.1".to_owned()),
+        ];
+        let query = signed_query(&secret, &params, 5000, 1_499_827_319_559).unwrap_or_default();
+        assert_eq!(
+            query,
+            format!(
+                "{encoded}&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559&signature={signature}"
+            ),
+            "{symbol}"
+        );
+    }
+}
+
+#[test]
 fn invalid_orders_never_leave() {
     assert!(order_params(&order(OrderType::Limit, None)).is_err());
     assert!(order_params(&order(OrderType::Market, Some(dec!(1)))).is_err());
@@ -70,9 +106,32 @@ fn error_bodies() {
 }
 
 #[test]
-fn retry_after_header() {
+fn retry_after_header_is_clamped_and_never_panics() {
     let mut headers = HeaderMap::new();
     assert_eq!(retry_after(&headers), None);
-    headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("30"));
-    assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
+    let max = Some(MAX_PAUSE);
+    let cases: [(&str, Option<Duration>); 10] = [
+        ("30", Some(Duration::from_secs(30))),
+        (" 7 ", Some(Duration::from_secs(7))),
+        ("0", Some(Duration::ZERO)),
+        ("259200", max),
+        ("259201", max),
+        ("18446744073709551615", max),
+        ("99999999999999999999999999999", max),
+        ("-5", None),
+        ("1.5", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+    ];
+    for (value, want) in cases {
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_static(value),
+        );
+        let got = retry_after(&headers);
+        assert_eq!(got, want, "{value}");
+        // Whatever the header said, pausing on it cannot overflow an instant.
+        let limiter = RateLimiter::new(exchange_core::LimiterConfig::default(), &[]);
+        assert!(limiter.throttled(got) <= MAX_PAUSE, "{value}");
+        assert!(limiter.banned(got) <= MAX_PAUSE, "{value}");
+    }
 }

@@ -1,5 +1,6 @@
-//! WebSocket plumbing shared by the user-data and market streams: connecting with a deadline,
-//! heartbeats (answer pings, send our own, declare the stream stale when silent), capped
+//! WebSocket plumbing shared by the user-data and market streams: connecting with a deadline
+//! and within the venue's connection budget (shared by every connection the adapter opens,
+//! and held back while the venue pauses or bans us), heartbeats (answer pings, send our own, declare the stream stale when silent), capped
 //! jittered backoff between reconnects, and the proactive reconnect before the venue's 24 h
 //! connection limit.
 //!
@@ -14,7 +15,7 @@ pub(crate) mod user;
 use std::future::pending;
 use std::time::Duration;
 
-use exchange_core::ReconnectReason;
+use exchange_core::{ExchangeError, Lane, ReconnectReason};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -23,6 +24,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::Shared;
 use crate::config::BinanceConfig;
 
 /// Deadline for writing one frame.
@@ -226,6 +228,40 @@ impl Session {
     pub(crate) async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
     }
+}
+
+/// Opens a connection to `url` once the venue's connection budget and limiter allow one
+/// (charging `costs` in `lane`), waiting meanwhile unless `shutdown` fires.
+pub(crate) async fn connect_within_budget(
+    shared: &Shared,
+    url: &str,
+    heartbeat: Heartbeat,
+    (lane, costs): (Lane, &[(&'static str, u32)]),
+    shutdown: &CancellationToken,
+) -> Result<Session, WsError> {
+    loop {
+        let err = match shared.rest.limiter.connect(lane, costs).await {
+            Ok(()) => break,
+            Err(err) => err,
+        };
+        let wait = match &err {
+            ExchangeError::Unavailable {
+                retry_after: Some(wait),
+                ..
+            } => (*wait).max(BACKOFF_BASE),
+            _ => Duration::from_secs(1),
+        };
+        tracing::info!(error = %err, ?wait, "binance connection deferred");
+        if !sleep_or_shutdown(wait, shutdown).await {
+            return Err(WsError::Shutdown);
+        }
+    }
+    Session::connect(url, shared.config.request_timeout, heartbeat).await
+}
+
+/// The reconnect backoff of one stream.
+pub(crate) fn stream_backoff(config: &BinanceConfig) -> Backoff {
+    Backoff::new(BACKOFF_BASE, BACKOFF_CAP).with_min_healthy(config.reconnect_min_healthy)
 }
 
 /// Delivers one event to the consumer, waiting for room unless `shutdown` fires first.

@@ -1,6 +1,7 @@
 //! The REST executor against a scripted mock venue on loopback: 429 pauses, 418 halts, the
-//! order-class breaker, lane priority, usage-header correction and `-1021` clock resyncs. Each
-//! test scripts every answer and checks what reached the server, and when.
+//! order-class breaker, lane priority, usage-header correction, `-1021` clock resyncs and
+//! periodic clock re-measurement. Each test scripts every answer and checks what reached the
+//! server, and when.
 
 mod common;
 
@@ -339,9 +340,14 @@ async fn timestamp_rejection_resyncs_the_clock_and_retries_idempotent_calls_once
     })
     .await;
     let exchange = adapter(config(&venue.url)).await;
+    // Each measurement takes several samples.
+    let samples = exchange.config().clock_samples as usize;
     let balances = exchange.balances().await;
     assert!(balances.is_ok(), "{balances:?}");
-    assert_eq!((venue.count(TIME), venue.count("/api/v3/account")), (2, 2));
+    assert_eq!(
+        (venue.count(TIME), venue.count("/api/v3/account")),
+        (2 * samples, 2)
+    );
     assert_eq!(exchange.health().clock.resyncs_total, 1);
     // A placement is resynced for next time but never repeated.
     let placed = exchange.place_order(&order("o-1")).await;
@@ -355,5 +361,22 @@ async fn timestamp_rejection_resyncs_the_clock_and_retries_idempotent_calls_once
         ),
         "{placed:?}"
     );
-    assert_eq!((venue.count(TIME), venue.count(ORDER)), (3, 1));
+    assert_eq!((venue.count(TIME), venue.count(ORDER)), (3 * samples, 1));
+}
+
+#[tokio::test]
+async fn the_clock_is_measured_again_once_its_measurement_is_old() {
+    let venue = mock(|_, _| ok(include_str!("../test_data/http_get_account.json").into())).await;
+    let mut config = config(&venue.url);
+    config.clock_resync_interval = Duration::from_millis(300);
+    let samples = config.clock_samples as usize;
+    let exchange = adapter(config).await;
+    assert_eq!(venue.count(TIME), samples);
+    assert!(exchange.balances().await.is_ok());
+    assert_eq!(venue.count(TIME), samples, "a fresh measurement is reused");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(exchange.balances().await.is_ok());
+    assert_eq!(venue.count(TIME), 2 * samples, "an old one is taken again");
+    let clock = exchange.health().clock;
+    assert_eq!((clock.synced, clock.resyncs_total), (true, 1), "{clock:?}");
 }

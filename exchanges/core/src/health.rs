@@ -59,6 +59,22 @@ pub struct LimiterHealth {
     /// Orders sent and not yet answered.
     pub in_flight_orders: u32,
     pub in_flight_cap: u32,
+    /// Connection attempts to the venue (every WebSocket the adapter opens).
+    pub connect: ConnectHealth,
+}
+
+/// The connection-attempt budget of one venue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ConnectHealth {
+    /// Attempts allowed in any window of `window_ms`.
+    pub budget: u32,
+    pub window_ms: u64,
+    /// Attempts in the last window.
+    pub in_window: u32,
+    /// Attempts granted since start.
+    pub attempts_total: u64,
+    /// Attempts refused locally because the budget was used up.
+    pub refused_total: u64,
 }
 
 /// One metered scope (e.g. `request_weight` per minute).
@@ -86,6 +102,9 @@ pub struct ScopeHealth {
 pub struct ClockHealth {
     /// Venue clock minus local clock.
     pub offset_ms: i64,
+    /// How far off `offset_ms` may be: half the round trip of the measurement it comes from.
+    pub uncertainty_ms: u64,
+    /// True while the offset is known and certain enough to sign requests with.
     pub synced: bool,
     /// Measurements after the first (periodic, or after a timestamp rejection).
     pub resyncs_total: u64,

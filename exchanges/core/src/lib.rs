@@ -5,7 +5,7 @@
 //! - [`exchange`]: the [`Exchange`] trait each venue adapter implements;
 //! - [`error`]: [`ExchangeError`], classified by what the outcome means for an order;
 //! - resilient transport: [`limiter`] (governor buckets per venue scope, two lanes, pause on
-//!   429/418, in-flight order cap), [`breaker`] (per endpoint class), [`retry`] (backon, for
+//!   429/418, in-flight order cap), [`connect`] (the connection-attempt budget), [`breaker`] (per endpoint class), [`retry`] (backon, for
 //!   idempotent calls only) and [`health`] ([`VenueHealth`], what the daemon exports).
 //!
 //! This crate depends on no other workspace crate; adapters depend only on it, so raw venue
@@ -13,6 +13,7 @@
 
 pub mod book;
 pub mod breaker;
+pub mod connect;
 pub mod error;
 pub mod exchange;
 pub mod health;
@@ -25,9 +26,9 @@ pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Outcome};
 pub use error::ExchangeError;
 pub use exchange::{Exchange, MarketEvent, PlaceOutcome, Placement, UserEvent};
 pub use health::{
-    BookHealth, BreakerHealth, ClockHealth, LimiterHealth, ReconnectReason, ScopeHealth,
-    StreamHealth, VenueHealth,
+    BookHealth, BreakerHealth, ClockHealth, ConnectHealth, LimiterHealth, ReconnectReason,
+    ScopeHealth, StreamHealth, VenueHealth,
 };
-pub use limiter::{Lane, LimiterConfig, RateLimiter, ScopeLimit};
+pub use limiter::{Lane, LimiterConfig, MAX_PAUSE, RateLimiter, ScopeLimit};
 pub use model::*;
 pub use retry::{RetryPolicy, retry_idempotent};

@@ -9,10 +9,18 @@
 //!   reports (`observe_usage`): when the venue says more is used than we counted (another
 //!   process on the same IP, a restart), we believe it and wait for the window to roll.
 //!
-//! Lanes: the order lane (new orders, cancels) always goes first. A data-lane caller (market
-//! data, reconciliation) waits while any order-lane caller is waiting, and may only use
+//! Lanes: the order lane (new orders, cancels, and the queries that resolve unknown orders)
+//! goes first, scope by scope. A data-lane caller (market data, balances) waits while an
+//! order-lane caller waits for a scope the data caller also needs, and may only use
 //! `1 - data_reserve` of each window, so depth snapshots during a resync storm can never
-//! starve orders (DESIGN invariant 7).
+//! starve orders (DESIGN invariant 7). Priority is per scope so that order flow held back by
+//! the orders-per-10 s scope does not hold back a depth snapshot that needs only weight.
+//!
+//! Connection attempts (every WebSocket the adapter opens to the venue) draw on a separate
+//! sliding-window budget ([`ConnectBudget`]) through [`RateLimiter::connect`], which also
+//! honours the venue-wide pause and ban.
+//!
+//! A venue's `Retry-After` is clamped to [`MAX_PAUSE`], so no answer can overflow an instant.
 //!
 //! Every wait has a deadline: a permit that cannot be granted within the lane's `max_wait`
 //! fails with [`ExchangeError::Unavailable`] (nothing was sent) carrying when to retry.
@@ -25,7 +33,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
@@ -34,8 +42,8 @@ use governor::{Quota, RateLimiter as Gcra};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+pub use crate::connect::ConnectBudget;
 use crate::error::ExchangeError;
-use crate::health::{LimiterHealth, ScopeHealth};
 
 /// Which lane a request travels in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +78,16 @@ pub struct LimiterConfig {
     /// Pause after a 429 without `Retry-After`, and ban length after a 418 without it.
     pub default_pause: Duration,
     pub default_ban: Duration,
+    /// WebSocket connection attempts allowed in any `connect_window` (every connection to the
+    /// venue counts: market streams and WebSocket API). Binance allows 300 per 5 minutes per
+    /// IP; the default keeps well inside that.
+    pub connect_budget: u32,
+    pub connect_window: Duration,
 }
+
+/// The longest pause or ban a venue answer can impose (Binance bans last 3 days at most);
+/// longer or absurd `Retry-After` values are clamped to it.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3 * 86_400);
 
 impl Default for LimiterConfig {
     fn default() -> Self {
@@ -82,6 +99,8 @@ impl Default for LimiterConfig {
             max_in_flight_orders: 20,
             default_pause: Duration::from_secs(10),
             default_ban: Duration::from_secs(120),
+            connect_budget: 100,
+            connect_window: Duration::from_secs(300),
         }
     }
 }
@@ -108,6 +127,8 @@ struct Scope {
     window_end: Instant,
     used: u64,
     venue_reported: Option<u64>,
+    /// Order-lane callers waiting for this scope: data-lane callers needing it wait too.
+    order_waiting: usize,
     waits: u64,
     wait_seconds: f64,
     rejected: u64,
@@ -118,7 +139,7 @@ struct State {
     scopes: Vec<Scope>,
     paused_until: Option<Instant>,
     banned_until: Option<Instant>,
-    order_waiting: usize,
+    connects: ConnectBudget,
     throttled: u64,
     banned: u64,
 }
@@ -127,7 +148,7 @@ struct State {
 enum Block {
     /// Not before this instant; the index of the scope that blocks, if one does.
     Until(Instant, Option<usize>, &'static str),
-    /// An order-lane caller is waiting: data waits for it.
+    /// An order-lane caller is waiting for a scope this data caller needs: data waits for it.
     OrderFirst,
     /// Never: the cost exceeds what the lane may ever use.
     Never(String),
@@ -156,26 +177,56 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
-/// Registers an order-lane waiter for as long as it lives; data waits meanwhile.
-struct OrderWaiting<'a>(&'a RateLimiter);
+/// Registers an order-lane waiter on the scopes that hold it back, for as long as it lives;
+/// data callers needing those scopes wait meanwhile.
+struct OrderWaiting<'a> {
+    limiter: &'a RateLimiter,
+    scopes: Vec<usize>,
+}
+
+impl OrderWaiting<'_> {
+    /// Adds `scope` to the scopes this waiter holds (once).
+    fn register(&mut self, scope: usize) {
+        if self.scopes.contains(&scope) {
+            return;
+        }
+        if let Some(s) = self.limiter.lock().scopes.get_mut(scope) {
+            s.order_waiting += 1;
+            self.scopes.push(scope);
+        }
+    }
+}
 
 impl Drop for OrderWaiting<'_> {
     fn drop(&mut self) {
-        self.0.lock().order_waiting -= 1;
-        self.0.changed.notify_waiters();
+        if self.scopes.is_empty() {
+            return;
+        }
+        let mut state = self.limiter.lock();
+        for i in &self.scopes {
+            if let Some(s) = state.scopes.get_mut(*i) {
+                s.order_waiting = s.order_waiting.saturating_sub(1);
+            }
+        }
+        drop(state);
+        self.limiter.changed.notify_waiters();
     }
 }
 
 impl RateLimiter {
     /// A limiter over `scopes` (more can be added or resized later with [`Self::configure`]).
     pub fn new(config: LimiterConfig, scopes: &[ScopeLimit]) -> Self {
+        let connects = ConnectBudget::new(config.connect_budget, config.connect_window);
         let limiter = RateLimiter {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight_orders as usize)),
             config,
             clock: TokioClock {
                 base: Instant::now(),
             },
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                connects,
+                ..State::default()
+            }),
             changed: Notify::new(),
         };
         limiter.configure(scopes);
@@ -213,6 +264,7 @@ impl RateLimiter {
                     window_end: Instant::now() + limit.interval,
                     used: 0,
                     venue_reported: None,
+                    order_waiting: 0,
                     waits: 0,
                     wait_seconds: 0.0,
                     rejected: 0,
@@ -241,7 +293,10 @@ impl RateLimiter {
         };
         let start = Instant::now();
         let deadline = start + max_wait;
-        let mut waiting: Option<OrderWaiting<'_>> = None;
+        let mut waiting = OrderWaiting {
+            limiter: self,
+            scopes: Vec::new(),
+        };
         let mut blocked_on: Vec<usize> = Vec::new();
         loop {
             let notified = self.changed.notified();
@@ -266,6 +321,10 @@ impl RateLimiter {
                     Err(block) => block,
                 }
             };
+            let block_scope = match &block {
+                Block::Until(_, scope, _) => *scope,
+                _ => None,
+            };
             let (until, why) = match block {
                 Block::Never(message) => return Err(self.refuse(&blocked_on, message, None)),
                 Block::OrderFirst if now >= deadline => {
@@ -286,9 +345,16 @@ impl RateLimiter {
                     (until, why)
                 }
             };
-            if lane == Lane::Order && waiting.is_none() {
-                self.lock().order_waiting += 1;
-                waiting = Some(OrderWaiting(self));
+            if lane == Lane::Order {
+                // Held by a scope: that scope goes to us first. Held by a pause or ban: every
+                // scope we need does, once it ends.
+                let held = match block_scope {
+                    Some(i) => vec![i],
+                    None => self.scope_indices(costs),
+                };
+                for i in held {
+                    waiting.register(i);
+                }
             }
             tracing::trace!(?lane, why, "waiting for a rate-limit permit");
             tokio::select! {
@@ -296,6 +362,16 @@ impl RateLimiter {
                 _ = &mut notified => {}
             }
         }
+    }
+
+    /// The indices of the known scopes `costs` charges.
+    fn scope_indices(&self, costs: &[(&str, u32)]) -> Vec<usize> {
+        let state = self.lock();
+        costs
+            .iter()
+            .filter(|(_, cost)| *cost > 0)
+            .filter_map(|(name, _)| state.scopes.iter().position(|s| s.limit.scope == *name))
+            .collect()
     }
 
     fn refuse(&self, scopes: &[usize], message: String, retry: Option<Duration>) -> ExchangeError {
@@ -321,9 +397,6 @@ impl RateLimiter {
         if let Some(until) = state.paused_until.filter(|t| *t > now) {
             return Err(Block::Until(until, None, "venue throttled us (429)"));
         }
-        if lane == Lane::Data && state.order_waiting > 0 {
-            return Err(Block::OrderFirst);
-        }
         let mut charged = Vec::with_capacity(costs.len());
         for (name, cost) in costs {
             let Some(i) = state.scopes.iter().position(|s| s.limit.scope == *name) else {
@@ -333,6 +406,9 @@ impl RateLimiter {
                 continue;
             };
             let scope = &mut state.scopes[i];
+            if lane == Lane::Data && scope.order_waiting > 0 {
+                return Err(Block::OrderFirst);
+            }
             roll(scope, now);
             let cap = match lane {
                 Lane::Order => scope.effective,
@@ -368,50 +444,6 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Corrects a scope from the venue's usage report: `used` units in the venue's current
-    /// window, which resets in `resets_in` (when known). More than we counted slows us down.
-    pub fn observe_usage(&self, scope: &str, used: u64, resets_in: Option<Duration>) {
-        let mut state = self.lock();
-        let Some(s) = state.scopes.iter_mut().find(|s| s.limit.scope == scope) else {
-            return;
-        };
-        let now = Instant::now();
-        roll(s, now);
-        match resets_in {
-            Some(resets_in) if now + resets_in > s.window_end + s.limit.interval / 2 => {
-                // The venue is already in the next window: adopt its count and alignment.
-                s.window_end = now + resets_in;
-                s.used = used;
-            }
-            Some(resets_in) => {
-                s.window_end = now + resets_in;
-                s.used = s.used.max(used);
-            }
-            None => s.used = s.used.max(used),
-        }
-        s.venue_reported = Some(used);
-    }
-
-    /// A 429: pause every lane until `retry_after` (or the default pause) has passed.
-    pub fn throttled(&self, retry_after: Option<Duration>) -> Duration {
-        let pause = retry_after.unwrap_or(self.config.default_pause);
-        let mut state = self.lock();
-        state.throttled += 1;
-        let until = Instant::now() + pause;
-        state.paused_until = Some(state.paused_until.map_or(until, |t| t.max(until)));
-        pause
-    }
-
-    /// A 418: halt every lane until the ban ends.
-    pub fn banned(&self, retry_after: Option<Duration>) -> Duration {
-        let ban = retry_after.unwrap_or(self.config.default_ban);
-        let mut state = self.lock();
-        state.banned += 1;
-        let until = Instant::now() + ban;
-        state.banned_until = Some(state.banned_until.map_or(until, |t| t.max(until)));
-        ban
-    }
-
     /// Takes a slot for one unacknowledged order, waiting at most the order lane's max wait.
     pub async fn order_slot(&self) -> Result<InFlightGuard, ExchangeError> {
         let acquire = self.in_flight.clone().acquire_owned();
@@ -424,36 +456,6 @@ impl RateLimiter {
                 ),
                 Some(Duration::from_secs(1)),
             )),
-        }
-    }
-
-    pub fn health(&self) -> LimiterHealth {
-        let state = self.lock();
-        let now = Instant::now();
-        let cap = self.config.max_in_flight_orders;
-        let free = u32::try_from(self.in_flight.available_permits()).unwrap_or(cap);
-        LimiterHealth {
-            scopes: state
-                .scopes
-                .iter()
-                .map(|s| ScopeHealth {
-                    scope: s.limit.scope.to_owned(),
-                    interval_ms: crate::health::duration_ms(s.limit.interval),
-                    venue_limit: s.limit.limit,
-                    effective_limit: s.effective,
-                    used: if now >= s.window_end { 0 } else { s.used },
-                    venue_reported_used: s.venue_reported,
-                    waits_total: s.waits,
-                    wait_seconds_total: s.wait_seconds,
-                    rejected_total: s.rejected,
-                })
-                .collect(),
-            throttled_429_total: state.throttled,
-            banned_418_total: state.banned,
-            paused_until_ms: state.paused_until.filter(|t| *t > now).map(unix_ms_at),
-            banned_until_ms: state.banned_until.filter(|t| *t > now).map(unix_ms_at),
-            in_flight_orders: cap.saturating_sub(free),
-            in_flight_cap: cap,
         }
     }
 }
@@ -470,23 +472,9 @@ fn roll(scope: &mut Scope, now: Instant) {
     }
 }
 
-/// Time until the venue's current fixed window of `interval` ends, for windows aligned to
-/// multiples of `interval` since the Unix epoch on the venue clock.
-pub fn aligned_reset(venue_now_ms: i64, interval: Duration) -> Duration {
-    let interval_ms = i64::try_from(interval.as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1);
-    let left = interval_ms - venue_now_ms.rem_euclid(interval_ms);
-    Duration::from_millis(u64::try_from(left).unwrap_or(0))
-}
-
-/// The wall-clock Unix milliseconds at a tokio instant.
-fn unix_ms_at(at: Instant) -> i64 {
-    let wall = SystemTime::now() + at.saturating_duration_since(Instant::now());
-    wall.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+#[path = "limiter_report.rs"]
+mod report;
+pub use report::aligned_reset;
 
 #[cfg(test)]
 #[path = "limiter_tests.rs"]

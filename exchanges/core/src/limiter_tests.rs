@@ -2,6 +2,7 @@
 
 use std::sync::Mutex as StdMutex;
 
+use super::report::unix_ms_at;
 use super::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -283,4 +284,130 @@ fn aligned_reset_table() {
             "{now} {interval}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn order_flow_held_by_its_own_scope_does_not_starve_data_or_resolution() {
+    // Heavy order flow for two minutes: the orders scope (5 per 10 s) is always used up and
+    // order callers keep waiting for it (patient ones, so that they queue for the next window).
+    let config = LimiterConfig {
+        safety_margin: 1.0,
+        order_max_wait: Duration::from_secs(30),
+        ..LimiterConfig::default()
+    };
+    let scopes = [
+        ScopeLimit {
+            scope: W,
+            limit: 1000,
+            interval: MINUTE,
+        },
+        ScopeLimit {
+            scope: O,
+            limit: 5,
+            interval: Duration::from_secs(10),
+        },
+    ];
+    let limiter = Arc::new(RateLimiter::new(config, &scopes));
+    let stop = Instant::now() + Duration::from_secs(120);
+    let flow = tokio::spawn({
+        let limiter = limiter.clone();
+        async move {
+            let mut callers = tokio::task::JoinSet::new();
+            while Instant::now() < stop {
+                for _ in 0..4 {
+                    let limiter = limiter.clone();
+                    callers.spawn(async move {
+                        let _ = limiter.acquire(Lane::Order, &[(W, 1), (O, 1)]).await;
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            while callers.join_next().await.is_some() {}
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Book resyncs (data lane, weight only) and order-resolution queries (order lane, weight
+    // only) during the flow are granted at once.
+    for round in 0..20 {
+        let start = Instant::now();
+        let resync = limiter.acquire(Lane::Data, &[(W, 5)]).await;
+        let resolve = limiter.acquire(Lane::Order, &[(W, 4)]).await;
+        assert!(
+            resync.is_ok() && resolve.is_ok(),
+            "round {round}: {resync:?} {resolve:?}"
+        );
+        assert_eq!(elapsed(start), 0, "round {round} waited");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(flow.await.is_ok());
+    let orders = limiter.health().scopes.into_iter().find(|s| s.scope == O);
+    assert!(
+        orders.is_some_and(|s| s.waits_total > 0),
+        "the flow was held back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_retry_after_is_clamped_and_never_panics() {
+    // (retry after given to a 429 / 418, pause expected)
+    let cases = [
+        (Some(Duration::from_secs(5)), Duration::from_secs(5)),
+        (None, LimiterConfig::default().default_pause),
+        (Some(Duration::from_secs(u64::MAX)), MAX_PAUSE),
+        (Some(Duration::MAX), MAX_PAUSE),
+        (Some(MAX_PAUSE + Duration::from_nanos(1)), MAX_PAUSE),
+        (Some(Duration::ZERO), Duration::ZERO),
+    ];
+    for (retry_after, want) in cases {
+        let limiter = limiter(100, 0.8, 0.2);
+        assert_eq!(limiter.throttled(retry_after), want, "429 {retry_after:?}");
+        assert!(
+            limiter.banned(retry_after) <= MAX_PAUSE,
+            "418 {retry_after:?}"
+        );
+        let health = limiter.health();
+        if !want.is_zero() {
+            let until = health.banned_until_ms.unwrap_or(0);
+            let max = unix_ms_at(Instant::now() + MAX_PAUSE);
+            assert!(until > 0 && until <= max + 1000, "{retry_after:?}: {until}");
+        }
+        let refused = limiter.acquire(Lane::Order, &[(W, 1)]).await;
+        assert_eq!(refused.is_err(), !want.is_zero(), "{retry_after:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_attempts_stay_within_the_budget_and_honour_a_ban() {
+    let config = LimiterConfig {
+        connect_budget: 2,
+        connect_window: Duration::from_secs(10),
+        ..LimiterConfig::default()
+    };
+    let limiter = RateLimiter::new(config, &[]);
+    assert!(limiter.connect(Lane::Data, &[]).await.is_ok());
+    assert!(limiter.connect(Lane::Data, &[]).await.is_ok());
+    let third = limiter.connect(Lane::Data, &[]).await;
+    assert_eq!(
+        third.as_ref().map_err(retry_secs),
+        Err(Some(10)),
+        "{third:?}"
+    );
+    tokio::time::advance(Duration::from_secs(10)).await;
+    limiter.banned(Some(Duration::from_secs(60)));
+    let banned = limiter.connect(Lane::Order, &[]).await;
+    assert_eq!(
+        banned.as_ref().map_err(retry_secs),
+        Err(Some(60)),
+        "{banned:?}"
+    );
+    let health = limiter.health().connect;
+    assert_eq!(
+        (
+            health.budget,
+            health.attempts_total,
+            health.refused_total,
+            health.in_window
+        ),
+        (2, 2, 1, 0)
+    );
 }

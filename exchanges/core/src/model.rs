@@ -378,6 +378,7 @@ pub struct ExecutionReport {
     pub cumulative_quote: Decimal,
     /// The fill this event reports, for `ExecutionKind::Trade`.
     pub fill: Option<Fill>,
+    /// Why the venue ended the order, if it says: reject reason, or expiry reason if expired.
     pub reject_reason: Option<String>,
     pub event_time_ms: i64,
 }

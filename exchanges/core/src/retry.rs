@@ -80,8 +80,11 @@ where
 
 /// Reconnect delays that never run out: after a healthy connection the first reconnect is
 /// immediate (at most once per [`IMMEDIATE_SPACING`], so a flapping venue is not hammered),
-/// then exponential from `min` to `max` (jitter included); back to that after
-/// [`Backoff::reset`].
+/// then exponential from `min` to `max` (jitter included).
+///
+/// A connection counts as healthy only once it has stayed up for `min_healthy` after
+/// [`Backoff::healthy`] was called: one that subscribes and dies at once keeps backing off.
+/// [`Backoff::reset`] starts over unconditionally.
 #[derive(Debug)]
 pub struct Backoff {
     builder: ExponentialBuilder,
@@ -89,6 +92,9 @@ pub struct Backoff {
     /// No delay has been drawn since the last reset.
     fresh: bool,
     last_immediate: Option<Instant>,
+    min_healthy: Duration,
+    /// When the current connection became healthy (subscribed, data flowing).
+    healthy_since: Option<Instant>,
 }
 
 /// Minimum time between two immediate reconnects.
@@ -107,11 +113,37 @@ impl Backoff {
             builder,
             fresh: true,
             last_immediate: None,
+            min_healthy: Duration::ZERO,
+            healthy_since: None,
         }
     }
 
-    /// The delay before the next attempt.
+    /// Resets only after connections that stayed healthy for `min_healthy`.
+    pub fn with_min_healthy(mut self, min_healthy: Duration) -> Self {
+        self.min_healthy = min_healthy;
+        self
+    }
+
+    /// The current connection works (subscribed, or data arrived). The next delay starts over
+    /// if it is still up `min_healthy` from now when it ends.
+    pub fn healthy(&mut self) {
+        self.healthy_since.get_or_insert_with(Instant::now);
+    }
+
+    /// The connection ended: one that stayed healthy for `min_healthy` starts the delays
+    /// over. Called by [`Backoff::next_delay`]; call it directly when reconnecting without a
+    /// delay (a planned rotation), so the next connection is judged on its own.
+    pub fn connection_ended(&mut self) {
+        if let Some(since) = self.healthy_since.take()
+            && since.elapsed() >= self.min_healthy
+        {
+            self.reset();
+        }
+    }
+
+    /// The delay before the next attempt; the connection that just ended is judged first.
     pub fn next_delay(&mut self) -> Duration {
+        self.connection_ended();
         if std::mem::take(&mut self.fresh) {
             let now = Instant::now();
             if self
@@ -127,7 +159,7 @@ impl Backoff {
         self.delays.next().unwrap_or(Duration::from_secs(1))
     }
 
-    /// Back to the first delay after a healthy connection.
+    /// Back to the first delay.
     pub fn reset(&mut self) {
         self.delays = self.builder.build();
         self.fresh = true;
@@ -168,6 +200,36 @@ mod tests {
         assert!(draws.len() > 10, "jitter varies: {draws:?}");
         // Flapping: a second reset within the spacing backs off at once.
         backoff.reset();
+        assert!(backoff.next_delay() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_resets_only_after_the_minimum_healthy_time() {
+        let min_healthy = Duration::from_secs(5);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(60))
+            .with_min_healthy(min_healthy);
+        assert_eq!(backoff.next_delay(), Duration::ZERO);
+        let mut last = Duration::ZERO;
+        // Connections that become healthy and die within the minimum keep backing off.
+        for _ in 0..5 {
+            backoff.healthy();
+            tokio::time::advance(min_healthy / 2).await;
+            let delay = backoff.next_delay();
+            assert!(delay >= Duration::from_millis(100), "{delay:?}");
+            last = delay;
+        }
+        assert!(last >= Duration::from_millis(1600), "grew: {last:?}");
+        // One that stays up long enough starts over at once.
+        backoff.healthy();
+        tokio::time::advance(min_healthy).await;
+        assert_eq!(backoff.next_delay(), Duration::ZERO);
+        // Without healthy() the connection is never judged healthy.
+        tokio::time::advance(min_healthy * 2).await;
+        assert!(backoff.next_delay() >= Duration::from_millis(100));
+        // A rotation ends a connection without a delay; the next one is judged on its own.
+        backoff.healthy();
+        backoff.connection_ended();
+        backoff.healthy();
         assert!(backoff.next_delay() >= Duration::from_millis(100));
     }
 

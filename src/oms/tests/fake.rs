@@ -351,9 +351,11 @@ impl Exchange for FakeVenue {
                 banned_until_ms: None,
                 in_flight_orders: 0,
                 in_flight_cap: 0,
+                connect: exchange_core::ConnectHealth::default(),
             },
             clock: ClockHealth {
                 offset_ms: 0,
+                uncertainty_ms: 0,
                 synced: true,
                 resyncs_total: 0,
             },

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use exchange_core::{BookSnapshot, BookUpdate, ExchangeError, MarketEvent};
+use exchange_core::{BookSnapshot, BookUpdate, ExchangeError, Lane, MarketEvent};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::depth_sync::{DepthSync, REFETCH_DELAY, SyncAction};
 use super::{
-    BACKOFF_BASE, BACKOFF_CAP, Backoff, Heartbeat, Session, WsError, deliver, sleep_or_shutdown,
+    BACKOFF_BASE, Backoff, Heartbeat, Session, WsError, connect_within_budget, deliver,
+    sleep_or_shutdown, stream_backoff,
 };
 use crate::model::{BinanceDepthUpdate, BinanceStreamFrame, BinanceTrade};
 use crate::{Shared, parse, urls};
@@ -53,12 +54,13 @@ pub(crate) async fn run(
         pending_snapshots: HashMap::new(),
         snapshots: JoinSet::new(),
         resyncing: HashMap::new(),
+        lag_since: None,
         url: urls::combined_stream_url(&shared.config.stream_url, &symbols),
         shared,
         events_tx,
         shutdown,
     };
-    let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
+    let mut backoff = stream_backoff(&stream.shared.config);
     loop {
         let err = match stream.session(&mut backoff).await {
             Err(WsError::Shutdown | WsError::ReceiverGone) => {
@@ -72,7 +74,10 @@ pub(crate) async fn run(
         counters.reconnect(&counters.market, err.reason(), &err);
         // A planned rotation reconnects at once; anything else backs off.
         let delay = match err {
-            WsError::MaxAge => Duration::ZERO,
+            WsError::MaxAge => {
+                backoff.connection_ended();
+                Duration::ZERO
+            }
             _ => backoff.next_delay(),
         };
         if stream.reset_books(&err.to_string()).await.is_err()
@@ -93,6 +98,8 @@ struct MarketStream {
     snapshots: JoinSet<BookSnapshot>,
     /// When each out-of-sync book lost sync, to measure the time to resync.
     resyncing: HashMap<String, Instant>,
+    /// When events were first seen lagging the venue clock, while they still do.
+    lag_since: Option<Instant>,
     events_tx: mpsc::Sender<MarketEvent>,
     shutdown: CancellationToken,
 }
@@ -105,7 +112,16 @@ impl MarketStream {
     ) -> Result<std::convert::Infallible, WsError> {
         let config = &self.shared.config;
         let heartbeat = Heartbeat::from_config(config, Some(config.market_data_timeout));
-        let mut session = Session::connect(&self.url, config.request_timeout, heartbeat).await?;
+        // Market streams weigh nothing, but count against the connection budget.
+        let mut session = connect_within_budget(
+            &self.shared,
+            &self.url,
+            heartbeat,
+            (Lane::Data, &[]),
+            &self.shutdown,
+        )
+        .await?;
+        self.lag_since = None;
         self.shared.counters.market.set_connected(true);
         tracing::info!(
             symbols = self.books.len(),
@@ -124,14 +140,12 @@ impl MarketStream {
         session: &mut Session,
         backoff: &mut Backoff,
     ) -> Result<std::convert::Infallible, WsError> {
-        let mut healthy = false;
         loop {
             tokio::select! {
                 text = session.next_text(&self.shutdown) => {
                     let text = text?.ok_or(WsError::Shutdown)?;
-                    if self.handle_frame(&text).await? && !healthy {
-                        healthy = true;
-                        backoff.reset();
+                    if self.handle_frame(&text).await? {
+                        backoff.healthy();
                     }
                 }
                 Some(joined) = self.snapshots.join_next_with_id(), if !self.snapshots.is_empty() => {
@@ -295,20 +309,46 @@ impl MarketStream {
     }
 
     /// A stream whose events are far behind the venue clock is stale (a stuck or replaying
-    /// feed), even if frames keep coming.
-    fn check_lag(&self, event_time_ms: i64) -> Result<(), WsError> {
+    /// feed), even if frames keep coming. The clock is judged first: lag seen against a
+    /// measurement older than the lag may be our clock's fault (a venue clock step), so the
+    /// clock is measured again and only lag that persists against the fresh measurement ends
+    /// the connection. Otherwise a clock step would reconnect forever with books never in sync.
+    fn check_lag(&mut self, event_time_ms: i64) -> Result<(), WsError> {
         let clock = &self.shared.rest.clock;
-        if !clock.is_synced() || event_time_ms <= 0 {
+        let Some(now_ms) = clock.now_ms() else {
+            return Ok(());
+        };
+        if event_time_ms <= 0 {
             return Ok(());
         }
-        let lag_ms = clock.now_ms().saturating_sub(event_time_ms);
+        let lag_ms = now_ms.saturating_sub(event_time_ms);
         let max = self.shared.config.max_event_lag;
-        if lag_ms > i64::try_from(max.as_millis()).unwrap_or(i64::MAX) {
-            return Err(WsError::Stale(format!(
-                "event time {lag_ms} ms behind the venue clock (max {max:?})"
-            )));
+        if lag_ms <= i64::try_from(max.as_millis()).unwrap_or(i64::MAX) {
+            self.lag_since = None;
+            return Ok(());
         }
-        Ok(())
+        let measured = clock.measured_at();
+        match self.lag_since {
+            Some(since) if measured.is_some_and(|at| at > since) => Err(WsError::Stale(format!(
+                "event time {lag_ms} ms behind the venue clock (max {max:?})"
+            ))),
+            // A measurement is on its way; give up on it after a few request deadlines.
+            Some(since) if since.elapsed() < self.shared.config.request_timeout * 3 => Ok(()),
+            _ => {
+                tracing::warn!(
+                    lag_ms,
+                    "binance events lag the venue clock, measuring it again"
+                );
+                self.lag_since = Some(Instant::now());
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = shared.rest.remeasure_clock().await {
+                        tracing::warn!(error = %err, "binance clock re-measurement failed");
+                    }
+                });
+                Ok(())
+            }
+        }
     }
 
     /// After a lost connection: drop in-flight snapshots (the next connection fetches anew) and

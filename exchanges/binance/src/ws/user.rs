@@ -14,10 +14,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BACKOFF_BASE, BACKOFF_CAP, Backoff, Heartbeat, Session, WsError, deliver, sleep_or_shutdown,
+    Backoff, Heartbeat, Session, WsError, connect_within_budget, deliver, sleep_or_shutdown,
+    stream_backoff,
 };
 use crate::Shared;
 use crate::auth;
+use crate::limits;
 use crate::model::{
     BinanceAccountPosition, BinanceExecutionReport, BinanceUserEventFrame, BinanceWsApiResponse,
 };
@@ -31,7 +33,7 @@ pub(crate) async fn run(
     events_tx: mpsc::Sender<UserEvent>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
+    let mut backoff = stream_backoff(&shared.config);
     let mut request_id: u64 = 0;
     loop {
         let err = match session(
@@ -54,7 +56,10 @@ pub(crate) async fn run(
         counters.reconnect(&counters.user, err.reason(), &err);
         // A planned rotation reconnects at once; anything else backs off.
         let delay = match err {
-            WsError::MaxAge => std::time::Duration::ZERO,
+            WsError::MaxAge => {
+                backoff.connection_ended();
+                std::time::Duration::ZERO
+            }
             _ => backoff.next_delay(),
         };
         let lost = UserEvent::Disconnected {
@@ -78,9 +83,15 @@ async fn session(
 ) -> Result<std::convert::Infallible, WsError> {
     // The user stream may be quiet for hours: only unanswered pings make it stale.
     let heartbeat = Heartbeat::from_config(&shared.config, None);
-    let config = &shared.config;
-    let mut session =
-        Session::connect(&config.ws_api_url, config.request_timeout, heartbeat).await?;
+    let connect = &limits::WS_API_CONNECT;
+    let mut session = connect_within_budget(
+        shared,
+        &shared.config.ws_api_url,
+        heartbeat,
+        (connect.lane, &connect.costs()),
+        shutdown,
+    )
+    .await?;
     *request_id += 1;
     let result = subscribe(shared, &mut session, shutdown, *request_id).await;
     let result = match result {
@@ -98,7 +109,7 @@ async fn forward(
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
 ) -> Result<std::convert::Infallible, WsError> {
-    backoff.reset();
+    backoff.healthy();
     shared.counters.user.set_connected(true);
     tracing::info!("binance user stream subscribed");
     deliver(events_tx, UserEvent::Connected, shutdown).await?;
@@ -126,6 +137,14 @@ async fn subscribe(
         .venue_now_ms()
         .await
         .map_err(|e| WsError::Venue(format!("cannot read the venue clock: {e}")))?;
+    let endpoint = &limits::WS_API_SUBSCRIBE;
+    shared
+        .rest
+        .limiter
+        .acquire(endpoint.lane, &endpoint.costs())
+        .await
+        .map_err(|e| WsError::Venue(format!("user-data subscription held back: {e}")))?;
+    let signed_after = tokio::time::Instant::now();
     let config = &shared.config;
     let params = [
         ("apiKey", config.api_key.clone()),
@@ -159,6 +178,7 @@ async fn subscribe(
     })
     .await
     .map_err(|_| WsError::Venue("no answer to the user-data subscription".into()))??;
+    observe_answer(shared, &answer);
     if answer.status == 200 {
         return Ok(());
     }
@@ -168,7 +188,7 @@ async fn subscribe(
         .unwrap_or((None, String::new()));
     if code == Some(-1021) {
         // Our clock drifted from the venue's: measure again before the next attempt.
-        let _ = shared.rest.sync_clock().await;
+        shared.rest.timestamp_refused(signed_after).await;
     }
     Err(WsError::Venue(format!(
         "user-data subscription refused: status {} code {code:?}: {msg}",
@@ -189,7 +209,11 @@ fn handle_frame(shared: &Shared, text: &str) -> Result<Option<UserEvent>, WsErro
     };
     if value.get("event").is_none() {
         // An answer to a request: only an unsolicited error (key revoked) matters.
-        return match serde_json::from_value::<BinanceWsApiResponse>(value) {
+        let answer = serde_json::from_value::<BinanceWsApiResponse>(value);
+        if let Ok(answer) = &answer {
+            observe_answer(shared, answer);
+        }
+        return match answer {
             Ok(r) if r.status == 200 => Ok(None),
             Ok(r) => Err(WsError::Venue(format!(
                 "venue error on the user stream: status {} {:?}",
@@ -241,6 +265,20 @@ fn handle_frame(shared: &Shared, text: &str) -> Result<Option<UserEvent>, WsErro
             Ok(None)
         }
     }
+}
+
+/// Feeds a WebSocket API answer back into the limiter exactly like a REST answer: its
+/// `rateLimits` usage corrects the scopes, a 429 pauses and a 418 halts the venue until
+/// `error.data.retryAfter`.
+fn observe_answer(shared: &Shared, answer: &BinanceWsApiResponse) {
+    let rest = &shared.rest;
+    rest.observe_usage(limits::ws_api_usage(&answer.rate_limits));
+    let retry_at = answer
+        .error
+        .as_ref()
+        .and_then(|e| e.data.as_ref())
+        .and_then(|d| d.retry_after);
+    rest.observe_status(answer.status, rest.wait_until_venue_ms(retry_at));
 }
 
 /// An unreadable frame that may have been an order update: counted as malformed, and reported.
