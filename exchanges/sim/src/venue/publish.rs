@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::{Venue, to_json};
 use crate::bus::StreamKind;
-use crate::engine::{Catalog, EngineEvent, Side, SymbolId};
+use crate::engine::{Catalog, EngineEvent, ExecType, Side, SymbolId};
 use crate::stats::Counter;
 use crate::tape::AggTrade;
 use crate::wire;
@@ -96,6 +96,16 @@ impl Venue {
                 }
                 EngineEvent::Execution(report) => {
                     self.execution_id += 1;
+                    let first_fill = report.exec_type == ExecType::Trade
+                        && report
+                            .last
+                            .as_ref()
+                            .is_some_and(|l| l.qty == report.order.executed_qty);
+                    if first_fill {
+                        let order = &report.order;
+                        self.limits
+                            .unrecord_order(order.account, order.time, self.clock.now_ms());
+                    }
                     let Some(def) = catalog.symbol(report.order.symbol) else {
                         continue;
                     };
