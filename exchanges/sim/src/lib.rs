@@ -120,6 +120,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         shutdown.clone(),
         tracker.clone(),
     );
+    let limits = Arc::new(limits::Limits::new(config.limits.clone()));
     let (venue, user) = Venue::new(
         &config,
         Arc::clone(&catalog),
@@ -127,6 +128,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         Arc::clone(&stats),
         bus.clone(),
         faults.clone(),
+        Arc::clone(&limits),
     );
     let mut keys = Keys::default();
     keys.insert(&config.api_key, &config.api_secret, user);
@@ -137,7 +139,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         keys: Arc::new(keys),
         clock,
         stats: Arc::clone(&stats),
-        limits: Arc::new(limits::Limits::new(config.limits.clone())),
+        limits,
         listen_keys: Arc::new(listen_keys::ListenKeys::new(
             config.streams.listen_key_ttl_ms,
             config.seed,

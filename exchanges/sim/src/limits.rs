@@ -1,6 +1,7 @@
 //! Venue rate limits in the venue's fixed windows: request weight per IP per minute
 //! (`X-MBX-USED-WEIGHT-1M`), raw requests per IP per 5 minutes, and new orders per account per
-//! 10 s and per day (`X-MBX-ORDER-COUNT-10S` / `-1D`).
+//! 10 s and per day (`X-MBX-ORDER-COUNT-10S` / `-1D`). The order counts are unfilled order
+//! counts: an order's first fill takes it off the count of the windows it was counted in.
 //!
 //! An IP over a limit gets HTTP 429 with `Retry-After`; one that keeps sending while limited
 //! (more than `ban_after_rejections` refusals in a window) is banned with HTTP 418, for
@@ -154,9 +155,44 @@ impl Limits {
         s.weight.add(minute, u64::from(weight))
     }
 
-    /// Refuses a new order when the account is at its ORDERS limit (`-1015`, HTTP 429).
-    pub fn check_order(&self, account: AccountId, now_ms: i64) -> Result<(), ApiError> {
-        let (short, day) = self.order_counts(account, now_ms);
+    /// Refuses a new order when the account is at its ORDERS limit (`-1015`, HTTP 429), else
+    /// counts it, under one lock so concurrent placements cannot all pass the check before
+    /// any is counted. Returns the counts including this order; [`Limits::unrecord_order`]
+    /// takes it back if the engine rejects the order.
+    pub fn check_and_record_order(
+        &self,
+        account: AccountId,
+        now_ms: i64,
+    ) -> Result<(u64, u64), ApiError> {
+        let mut state = self.lock();
+        let (short, day) = state.orders.entry(account).or_default();
+        let counts = (
+            short.get(now_ms.div_euclid(TEN_SECONDS_MS)),
+            day.get(now_ms.div_euclid(DAY_MS)),
+        );
+        self.order_limit_error(counts, now_ms)?;
+        let short = short.add(now_ms.div_euclid(TEN_SECONDS_MS), 1);
+        Ok((short, day.add(now_ms.div_euclid(DAY_MS), 1)))
+    }
+
+    /// Takes back one order counted at `placed_ms`, in the windows that are still current:
+    /// a rejected placement, or an order that filled (the venue decrements the unfilled
+    /// order count when an order fills). Accounts never counted are left alone.
+    pub fn unrecord_order(&self, account: AccountId, placed_ms: i64, now_ms: i64) {
+        let mut state = self.lock();
+        let Some((short, day)) = state.orders.get_mut(&account) else {
+            return;
+        };
+        for (window, length) in [(short, TEN_SECONDS_MS), (day, DAY_MS)] {
+            let index = now_ms.div_euclid(length);
+            if window.index == index && placed_ms.div_euclid(length) == index {
+                window.count = window.count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// `-1015` when either ORDERS count is at its limit.
+    fn order_limit_error(&self, (short, day): (u64, u64), now_ms: i64) -> Result<(), ApiError> {
         let c = &self.config;
         let (limit, interval, until) = if short >= c.orders_per_10s {
             let window = now_ms.div_euclid(TEN_SECONDS_MS);
@@ -171,7 +207,14 @@ impl Limits {
         Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, -1015, msg).retry_at(until, now_ms))
     }
 
+    /// Refuses a new order when the account is at its ORDERS limit, without counting it.
+    #[cfg(test)]
+    pub fn check_order(&self, account: AccountId, now_ms: i64) -> Result<(), ApiError> {
+        self.order_limit_error(self.order_counts(account, now_ms), now_ms)
+    }
+
     /// Counts an accepted order; returns the account's counts in the 10 s and 1 day windows.
+    #[cfg(test)]
     pub fn record_order(&self, account: AccountId, now_ms: i64) -> (u64, u64) {
         let mut state = self.lock();
         let (short, day) = state.orders.entry(account).or_default();
@@ -306,5 +349,26 @@ mod tests {
         );
         assert_eq!(limits.record_order(account, 10_000), (1, 3));
         assert_eq!(limits.order_counts(account, 10_000), (1, 3));
+        // A fill of the order placed at 10 000 takes it back; one from an older window only
+        // leaves the day count.
+        limits.unrecord_order(account, 10_000, 10_500);
+        limits.unrecord_order(account, 9_999, 10_500);
+        assert_eq!(limits.order_counts(account, 10_500), (0, 1));
+        assert_eq!(
+            limits.check_and_record_order(account, 10_600).unwrap(),
+            (1, 2)
+        );
+        assert_eq!(
+            limits.check_and_record_order(account, 10_600).unwrap(),
+            (2, 3)
+        );
+        assert_eq!(
+            limits
+                .check_and_record_order(account, 10_600)
+                .unwrap_err()
+                .code,
+            -1015
+        );
+        assert_eq!(limits.order_counts(account, 10_600), (2, 3));
     }
 }

@@ -84,7 +84,7 @@ pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, sta
                     vec![Message::Close(None)]
                 }
                 Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
-                Some(Ok(Message::Pong(_))) => { keepalive.pong(); continue; }
+                Some(Ok(Message::Pong(payload))) => { keepalive.pong(&payload); continue; }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => continue,
             },
@@ -94,8 +94,8 @@ pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, sta
                 Pushed::Close => vec![Message::Close(None)],
             },
             action = keepalive.tick() => match action {
-                KeepaliveAction::SendPing if !faults.pings() => { keepalive.pong(); continue }
-                KeepaliveAction::SendPing => vec![Message::Ping(axum::body::Bytes::new())],
+                KeepaliveAction::SendPing(_) if !faults.pings() => { keepalive.reset(); continue }
+                KeepaliveAction::SendPing(payload) => vec![Message::Ping(payload)],
                 KeepaliveAction::Close => { debug!("pong overdue; closing"); vec![Message::Close(None)] }
             },
         };
@@ -190,17 +190,25 @@ where
     response
 }
 
-/// Server pings and the pong deadline of one connection.
+/// Maximum unanswered ping payloads remembered while awaiting a pong.
+const OUTSTANDING_PINGS: usize = 8;
+
+/// Server pings and the pong deadline of one connection. Each ping carries a fresh payload;
+/// only a pong echoing one of the outstanding payloads keeps the connection alive
+/// (unsolicited or mismatched pongs are allowed but do not count, as on the venue).
 pub(crate) struct Keepalive {
     ping: Interval,
     timeout: Duration,
     awaiting_since: Option<Instant>,
+    sent: u64,
+    outstanding: Vec<axum::body::Bytes>,
 }
 
 /// What to do after a keepalive tick.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum KeepaliveAction {
-    SendPing,
+    /// Send a ping frame with this payload.
+    SendPing(axum::body::Bytes),
     Close,
 }
 
@@ -212,6 +220,8 @@ impl Keepalive {
             ping,
             timeout,
             awaiting_since: None,
+            sent: 0,
+            outstanding: Vec::new(),
         }
     }
 
@@ -219,18 +229,30 @@ impl Keepalive {
     pub async fn tick(&mut self) -> KeepaliveAction {
         self.ping.tick().await;
         match self.awaiting_since {
-            Some(since) if since.elapsed() >= self.timeout => KeepaliveAction::Close,
-            Some(_) => KeepaliveAction::SendPing,
-            None => {
-                self.awaiting_since = Some(Instant::now());
-                KeepaliveAction::SendPing
-            }
+            Some(since) if since.elapsed() >= self.timeout => return KeepaliveAction::Close,
+            Some(_) => {}
+            None => self.awaiting_since = Some(Instant::now()),
+        }
+        self.sent = self.sent.wrapping_add(1);
+        let payload = axum::body::Bytes::from(self.sent.to_string());
+        if self.outstanding.len() >= OUTSTANDING_PINGS {
+            self.outstanding.remove(0);
+        }
+        self.outstanding.push(payload.clone());
+        KeepaliveAction::SendPing(payload)
+    }
+
+    /// A pong arrived: the connection is alive if it echoes an outstanding ping's payload.
+    pub fn pong(&mut self, payload: &[u8]) {
+        if self.outstanding.iter().any(|p| p.as_ref() == payload) {
+            self.reset();
         }
     }
 
-    /// A pong arrived: the connection is alive.
-    pub fn pong(&mut self) {
+    /// Stops awaiting a pong (no ping is outstanding).
+    pub fn reset(&mut self) {
         self.awaiting_since = None;
+        self.outstanding.clear();
     }
 }
 
@@ -252,10 +274,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn keepalive_closes_only_without_pongs() {
         let mut keepalive = Keepalive::new(Duration::from_secs(20), Duration::from_secs(60));
-        assert_eq!(keepalive.tick().await, KeepaliveAction::SendPing);
-        keepalive.pong();
+        let KeepaliveAction::SendPing(first) = keepalive.tick().await else {
+            panic!("expected a ping");
+        };
+        assert!(!first.is_empty());
+        keepalive.pong(b"");
+        keepalive.pong(b"other");
+        keepalive.pong(&first);
         for _ in 0..3 {
-            assert_eq!(keepalive.tick().await, KeepaliveAction::SendPing);
+            assert!(matches!(
+                keepalive.tick().await,
+                KeepaliveAction::SendPing(_)
+            ));
+            keepalive.pong(b"");
         }
         assert_eq!(keepalive.tick().await, KeepaliveAction::Close);
     }

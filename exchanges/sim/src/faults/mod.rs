@@ -43,7 +43,7 @@ use tokio_util::task::TaskTracker;
 pub use counters::FaultCount;
 pub(crate) use counters::FaultCounters;
 pub(crate) use listener::FaultListener;
-pub(crate) use rest::{rest_faults, swallow_ws};
+pub(crate) use rest::{forced_error, rest_faults, swallow_ws};
 pub(crate) use session::{Change, SessionFaults};
 pub use spec::*;
 pub use validate::FaultError;

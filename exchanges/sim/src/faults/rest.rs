@@ -48,8 +48,8 @@ pub(crate) async fn rest_faults(
         return next.run(request).await;
     }
     let (method, path) = (request.method().to_string(), path.to_owned());
-    if let Some((status, retry_after)) = faults.forced_status() {
-        return limited(&state, status, retry_after);
+    if let Some(error) = forced_error(&state) {
+        return error.into_response();
     }
     if let Some(delay) = faults.latency(Target::Rest) {
         tokio::time::sleep(delay).await;
@@ -138,8 +138,10 @@ fn server_error(status: u16) -> ApiError {
     }
 }
 
-/// A forced 429 or 418 with `Retry-After`, worded as the venue's own limits word them.
-fn limited(state: &AppState, status: u16, retry_after_s: u64) -> Response {
+/// The error of an active `force_418` / `force_429` (REST and WebSocket API), worded as the
+/// venue's own limits word them, with its retry time.
+pub(crate) fn forced_error(state: &AppState) -> Option<ApiError> {
+    let (status, retry_after_s) = state.faults.forced_status()?;
     let now = state.clock.now_ms();
     let wait = i64::try_from(retry_after_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     let until = now.saturating_add(wait);
@@ -148,7 +150,7 @@ fn limited(state: &AppState, status: u16, retry_after_s: u64) -> Response {
     } else {
         Refusal::Weight { until }
     };
-    refusal.error(state.limits.config(), now).into_response()
+    Some(refusal.error(state.limits.config(), now))
 }
 
 #[cfg(test)]

@@ -60,10 +60,11 @@ pub enum FaultSpec {
     Downtime(Downtime),
     /// The server clock is shifted.
     ClockSkew(ClockSkew),
-    /// Every REST request gets 429 with `Retry-After` and `-1003`.
+    /// Every REST and WebSocket API request gets 429 with `Retry-After` (WS API:
+    /// `error.data.retryAfter`) and `-1003`.
     #[serde(rename = "force_429")]
     Force429(ForcedStatus),
-    /// Every REST request gets a 418 ban with `Retry-After`.
+    /// Every REST and WebSocket API request gets a 418 ban with `Retry-After`.
     #[serde(rename = "force_418")]
     Force418(ForcedStatus),
     /// Order placements execute but their response is never sent.

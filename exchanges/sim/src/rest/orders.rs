@@ -57,13 +57,22 @@ async fn place_checked(
 ) -> Result<String, ApiError> {
     let (order, resp_type) = parse_new_order(p, &state.catalog, account)?;
     p.check_all_read()?;
-    state.limits.check_order(account, state.clock.now_ms())?;
     let def = symbol_def(state, order.symbol)?;
-    let placed = state
+    let counted_at = state.clock.now_ms();
+    state.limits.check_and_record_order(account, counted_at)?;
+    let placed = match state
         .venue
         .call(|reply| Command::Place { order, reply })
-        .await??;
-    state.limits.record_order(account, state.clock.now_ms());
+        .await
+        .and_then(|placed| placed.map_err(ApiError::from))
+    {
+        Ok(placed) => placed,
+        Err(error) => {
+            let now = state.clock.now_ms();
+            state.limits.unrecord_order(account, counted_at, now);
+            return Err(error);
+        }
+    };
     to_json(&wire::orders::new_order(
         &state.catalog,
         def,

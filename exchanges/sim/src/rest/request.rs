@@ -43,9 +43,11 @@ impl Clone for Params {
 
 impl Params {
     /// WebSocket API params: strings as they are, numbers and booleans as written.
+    /// `returnRateLimits` is read by the session itself, so it is not an operation param.
     pub fn from_json(params: &serde_json::Map<String, serde_json::Value>) -> Self {
         let pairs = params
             .iter()
+            .filter(|(k, _)| k.as_str() != "returnRateLimits")
             .map(|(k, v)| (k.clone(), crate::auth::ws_value(v)))
             .collect();
         Self {

@@ -20,6 +20,7 @@ use crate::engine::*;
 use crate::errors::ApiError;
 use crate::faults::{SimFaults, VenueFaults};
 use crate::feed::{DepthFeed, DepthSnapshot};
+use crate::limits::Limits;
 use crate::market::SyntheticMarket;
 use crate::stats::Stats;
 use crate::tape::Tape;
@@ -155,6 +156,8 @@ pub(crate) struct Venue {
     depth_interval: Duration,
     execution_id: u64,
     faults: VenueFaults,
+    /// ORDERS counts: an order's first fill takes it off the unfilled order count.
+    limits: Arc<Limits>,
 }
 
 impl Venue {
@@ -167,6 +170,7 @@ impl Venue {
         stats: Arc<Stats>,
         bus: Bus,
         faults: SimFaults,
+        limits: Arc<Limits>,
     ) -> (Self, AccountId) {
         let now = clock.now_ms();
         let fees = Fees {
@@ -208,6 +212,7 @@ impl Venue {
             depth_interval: Duration::from_millis(config.streams.depth_interval_ms.max(1)),
             execution_id: 0,
             faults: VenueFaults::new(faults),
+            limits,
         };
         venue.engine.take_events();
         venue.tick_market();

@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 
 use super::{Venue, to_json};
 use crate::bus::StreamKind;
-use crate::engine::{EngineEvent, Side, SymbolId};
+use crate::engine::{Catalog, EngineEvent, ExecType, Side, SymbolId};
 use crate::stats::Counter;
+use crate::tape::AggTrade;
 use crate::wire;
 
 /// Partial-book depths served as `<symbol>@depth<N>`.
@@ -68,6 +69,7 @@ impl Venue {
     /// then book tickers that changed.
     pub(super) fn flush_events(&mut self) {
         let catalog = Arc::clone(self.engine.catalog());
+        let mut pending: Option<AggTrade> = None;
         for event in self.engine.take_events() {
             match event {
                 EngineEvent::Trade(trade) => {
@@ -80,14 +82,30 @@ impl Venue {
                             .publish_market(trade.symbol, StreamKind::Trade, json);
                     }
                     let agg = self.tape.record(&trade).cloned();
-                    if let Some(json) = agg.and_then(|a| to_json(&wire::events::agg_trade(def, &a)))
-                    {
-                        self.bus
-                            .publish_market(trade.symbol, StreamKind::AggTrade, json);
+                    // One aggTrade per taker execution at one price: a pending aggregate goes
+                    // out once a trade no longer extends it (or the step ends).
+                    if let Some(agg) = agg {
+                        let extends = pending
+                            .as_ref()
+                            .is_some_and(|p| p.symbol == agg.symbol && p.id == agg.id);
+                        if !extends && let Some(done) = pending.take() {
+                            self.publish_agg(&catalog, &done);
+                        }
+                        pending = Some(agg);
                     }
                 }
                 EngineEvent::Execution(report) => {
                     self.execution_id += 1;
+                    let first_fill = report.exec_type == ExecType::Trade
+                        && report
+                            .last
+                            .as_ref()
+                            .is_some_and(|l| l.qty == report.order.executed_qty);
+                    if first_fill {
+                        let order = &report.order;
+                        self.limits
+                            .unrecord_order(order.account, order.time, self.clock.now_ms());
+                    }
                     let Some(def) = catalog.symbol(report.order.symbol) else {
                         continue;
                     };
@@ -106,7 +124,21 @@ impl Venue {
                 }
             }
         }
+        if let Some(done) = pending {
+            self.publish_agg(&catalog, &done);
+        }
         self.publish_book_tickers();
+    }
+
+    /// Publishes one finished aggregate trade on `<symbol>@aggTrade`.
+    fn publish_agg(&self, catalog: &Catalog, agg: &AggTrade) {
+        let Some(def) = catalog.symbol(agg.symbol) else {
+            return;
+        };
+        if let Some(json) = to_json(&wire::events::agg_trade(def, agg)) {
+            self.bus
+                .publish_market(agg.symbol, StreamKind::AggTrade, json);
+        }
     }
 
     /// Publishes `<symbol>@bookTicker` for every symbol whose best bid or ask changed.

@@ -43,14 +43,17 @@ impl WsApiSession {
                 outcome
             }
             "order.test" => run(signed(1), |a| orders::test_op(&state, &p, a)).await,
-            "order.cancel" => run(signed(1), |a| orders::cancel_op(&state, &p, a)).await,
+            // Successful cancels weigh 0, failed ones 1 (as REST).
+            "order.cancel" => {
+                zero_if_ok(run(signed(1), |a| orders::cancel_op(&state, &p, a)).await)
+            }
             "order.status" => run(signed(4), |a| orders::query_op(&state, &p, a)).await,
             "openOrders.status" => {
                 let weight = if params.contains_key("symbol") { 6 } else { 80 };
                 run(signed(weight), |a| orders::open_orders_op(&state, &p, a)).await
             }
             "openOrders.cancelAll" => {
-                run(signed(1), |a| orders::cancel_all_op(&state, &p, a)).await
+                zero_if_ok(run(signed(1), |a| orders::cancel_all_op(&state, &p, a)).await)
             }
             "allOrders" => run(signed(20), |a| orders::all_orders_op(&state, &p, a)).await,
             "account.status" => run(signed(20), |a| account::account_op(&state, &p, a)).await,
@@ -165,6 +168,14 @@ where
         Err(error) => Err(error),
     };
     Outcome::new(weight, parsed(result))
+}
+
+/// Successful order placements and cancels weigh nothing; failed ones keep their weight.
+fn zero_if_ok(mut outcome: Outcome) -> Outcome {
+    if outcome.result.is_ok() {
+        outcome.weight = 0;
+    }
+    outcome
 }
 
 /// An operation's JSON text as a value for the `result` field.

@@ -149,7 +149,7 @@ impl WsApiSession {
                 true,
             )];
         };
-        let mut params = match request.get("params") {
+        let params = match request.get("params") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(params)) => params.clone(),
             Some(_) => {
@@ -160,11 +160,17 @@ impl WsApiSession {
                 )];
             }
         };
-        let show_limits = match params.remove("returnRateLimits") {
-            Some(Value::Bool(show)) => show,
+        // An ordinary param: it stays in `params`, so it is covered by the signature.
+        let show_limits = match params.get("returnRateLimits") {
+            Some(Value::Bool(show)) => *show,
+            Some(Value::String(text)) if text == "true" || text == "false" => text == "true",
             _ => self.return_rate_limits,
         };
         let now = self.state.clock.now_ms();
+        if let Some(error) = crate::faults::forced_error(&self.state) {
+            self.state.stats.count_refusal(error.status.as_u16());
+            return vec![self.respond(id, Outcome::new(0, Err(error)), show_limits)];
+        }
         if let Err(refusal) = self.state.limits.admit(self.ip, now) {
             let error = refusal.error(self.state.limits.config(), now);
             self.state.stats.count_refusal(error.status.as_u16());

@@ -1,0 +1,106 @@
+//! WebSocket API fidelity over real sockets: `returnRateLimits` as an ordinary signed param,
+//! zero weight for successful cancels, and the forced 429 / 418 faults in the WS API's shape.
+
+mod common;
+mod faults_common;
+
+use common::*;
+use faults_common::inject;
+use serde_json::{Value, json};
+
+fn weight_count(reply: &Value) -> u64 {
+    reply["rateLimits"][0]["count"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn return_rate_limits_is_a_signed_param() {
+    let (sim, client) = start(calm_config()).await;
+    let mut ws = connect(&sim.ws_api_url()).await;
+    for (id, show) in [(1, false), (2, true)] {
+        let params = sign_ws(
+            json!({ "returnRateLimits": show }),
+            &client.key,
+            &client.secret,
+        );
+        let reply = ws_request(&mut ws, json!(id), "account.status", params).await;
+        assert_eq!(reply["status"], 200, "{reply}");
+        assert_eq!(reply.get("rateLimits").is_some(), show, "{reply}");
+    }
+    let params = sign_ws(
+        json!({
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.001", "price": "10000", "returnRateLimits": false,
+        }),
+        &client.key,
+        &client.secret,
+    );
+    let reply = ws_request(&mut ws, json!(3), "order.place", params).await;
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert!(reply.get("rateLimits").is_none(), "{reply}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn successful_ws_cancels_weigh_nothing() {
+    let (sim, client) = start(calm_config()).await;
+    let mut ws = connect(&sim.ws_api_url()).await;
+    let order = json!({
+        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+        "quantity": "0.001", "price": "10000", "newClientOrderId": "zero-weight",
+    });
+    let placed = ws_request(
+        &mut ws,
+        json!(1),
+        "order.place",
+        sign_ws(order, &client.key, &client.secret),
+    )
+    .await;
+    assert_eq!(placed["status"], 200, "{placed}");
+    let cancel = json!({ "symbol": "BTCUSDT", "origClientOrderId": "zero-weight" });
+    let canceled = ws_request(
+        &mut ws,
+        json!(2),
+        "order.cancel",
+        sign_ws(cancel.clone(), &client.key, &client.secret),
+    )
+    .await;
+    assert_eq!(canceled["status"], 200, "{canceled}");
+    // A minute boundary in between only lowers the count.
+    assert!(
+        weight_count(&canceled) <= weight_count(&placed),
+        "{placed} then {canceled}"
+    );
+    let failed = ws_request(
+        &mut ws,
+        json!(3),
+        "order.cancel",
+        sign_ws(cancel, &client.key, &client.secret),
+    )
+    .await;
+    assert_eq!(failed["error"]["code"], -2011, "{failed}");
+    assert!(weight_count(&failed) >= 1, "failed cancels are charged");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn forced_429_and_418_apply_to_the_ws_api() {
+    let (sim, client) = start(calm_config()).await;
+    let mut ws = connect(&sim.ws_api_url()).await;
+    for (fault, status) in [("force_429", 429), ("force_418", 418)] {
+        let id = inject(
+            &client,
+            json!({ "fault": fault, "params": { "retry_after_s": 30 } }),
+        )
+        .await;
+        let reply = ws_request(&mut ws, json!(fault), "ping", json!({})).await;
+        assert_eq!(reply["status"], status, "{reply}");
+        assert_eq!(reply["error"]["code"], -1003, "{reply}");
+        let retry = reply["error"]["data"]["retryAfter"].as_i64().unwrap();
+        let server = reply["error"]["data"]["serverTime"].as_i64().unwrap();
+        assert!((29_000..=31_000).contains(&(retry - server)), "{reply}");
+        faults_common::clear(&client, id).await;
+        let ok = ws_request(&mut ws, json!("after"), "ping", json!({})).await;
+        assert_eq!(ok["status"], 200, "{ok}");
+    }
+    sim.shutdown().await;
+}
