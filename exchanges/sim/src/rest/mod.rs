@@ -47,6 +47,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v3/klines", get(market_stats::klines))
         .route("/api/v3/ticker/24hr", get(market_stats::ticker_24hr))
         .route("/api/v3/ticker/bookTicker", get(market_stats::book_ticker))
+        .route("/api/v3/ticker/price", get(market_stats::price_ticker))
         .route("/api/v3/avgPrice", get(market_stats::avg_price))
         .route("/api/v3/account", get(account::account))
         .route("/api/v3/myTrades", get(account::my_trades))

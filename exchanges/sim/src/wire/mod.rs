@@ -8,6 +8,7 @@ pub(crate) mod events;
 pub(crate) mod info;
 pub(crate) mod orders;
 pub(crate) mod stats;
+pub(crate) mod stream_stats;
 
 use rust_decimal::Decimal;
 

@@ -3,7 +3,8 @@
 //! operations as their REST endpoints, so parameters, errors and effects are identical.
 //!
 //! `ping`, `time`, `exchangeInfo`, `depth`, `order.place`, `order.test`, `order.cancel`,
-//! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `account.status`,
+//! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `myTrades`,
+//! `account.status`,
 //! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`.
 
 use axum::extract::ws::Message;
@@ -53,6 +54,14 @@ impl WsApiSession {
                 run(signed(1), |a| orders::cancel_all_op(&state, &p, a)).await
             }
             "allOrders" => run(signed(20), |a| orders::all_orders_op(&state, &p, a)).await,
+            "myTrades" => {
+                let weight = if params.contains_key("orderId") {
+                    5
+                } else {
+                    20
+                };
+                run(signed(weight), |a| account::my_trades_op(&state, &p, a)).await
+            }
             "account.status" => run(signed(20), |a| account::account_op(&state, &p, a)).await,
             "userDataStream.subscribe.signature" => {
                 let (weight, auth) = signed(2);
