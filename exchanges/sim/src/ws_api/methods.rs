@@ -5,7 +5,9 @@
 //! `ping`, `time`, `exchangeInfo`, `depth`, `order.place`, `order.test`, `order.cancel`,
 //! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `myTrades`,
 //! `account.status`,
-//! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`.
+//! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`,
+//! and (in `session`) `session.logon`, `session.status`, `session.logout`,
+//! `userDataStream.subscribe`.
 
 use axum::extract::ws::Message;
 use axum::http::StatusCode;
@@ -74,6 +76,25 @@ impl WsApiSession {
                 outcome.events = events;
                 outcome
             }
+            "session.logon" => Outcome::new(2, self.session_logon(params, &p)),
+            "session.status" => Outcome::new(2, Ok(self.session_status())),
+            "session.logout" => {
+                let mut events = Vec::new();
+                let result = Ok(self.session_logout(&mut events));
+                let mut outcome = Outcome::new(2, result);
+                outcome.events = events;
+                outcome
+            }
+            "userDataStream.subscribe" => {
+                let result = self.logged_on().and_then(|account| {
+                    let result = self.subscribe(account)?;
+                    if let Some(id) = result["subscriptionId"].as_u64() {
+                        self.logon_subs.push(u32::try_from(id).unwrap_or(u32::MAX));
+                    }
+                    Ok(result)
+                });
+                Outcome::new(2, result)
+            }
             "session.subscriptions" => {
                 let list: Vec<Value> = self
                     .subs
@@ -93,8 +114,25 @@ impl WsApiSession {
         }
     }
 
-    /// Checks `apiKey`, the signature over the sorted params and the timestamp window.
+    /// Checks `apiKey`, the signature over the sorted params and the timestamp window; a
+    /// request without `signature` on a logged-on connection acts for the logged-on account.
     fn authenticate(&self, params: &Map<String, Value>, p: &Params) -> Result<AccountId, ApiError> {
+        if let Some(logon) = &self.logon
+            && !params.contains_key("signature")
+        {
+            // The session's logon already proved the key; these are read, not re-checked.
+            let _ = (p.get("timestamp"), p.get("recvWindow"), p.get("apiKey"));
+            return Ok(logon.account);
+        }
+        self.verify_signed(params, p).map(|(account, _)| account)
+    }
+
+    /// Verifies a signed request; returns the account and whether the key is Ed25519.
+    pub(super) fn verify_signed(
+        &self,
+        params: &Map<String, Value>,
+        p: &Params,
+    ) -> Result<(AccountId, bool), ApiError> {
         let api_key = p
             .required("apiKey")
             .map_err(|_| ApiError::mandatory("apiKey"))?;
@@ -111,7 +149,7 @@ impl WsApiSession {
             payload.as_bytes(),
             self.state.clock.now_ms(),
         )?;
-        Ok(credential.account)
+        Ok((credential.account, credential.is_ed25519()))
     }
 
     /// `userDataStream.subscribe.signature` → `{"subscriptionId":N}`.
@@ -148,6 +186,14 @@ impl WsApiSession {
                 vec![self.subs.remove(position).0]
             }
         };
+        self.logon_subs.retain(|id| !removed.contains(id));
+        self.terminate(&removed, events);
+        Ok(json!({}))
+    }
+
+    /// Ends the subscriptions `removed` (already taken out of `subs`): `eventStreamTerminated`
+    /// on each.
+    pub(super) fn terminate(&mut self, removed: &[u32], events: &mut Vec<Message>) {
         if self.subs.is_empty() {
             self.user_rx = None;
         }
@@ -159,7 +205,6 @@ impl WsApiSession {
                 Message::text(format!(r#"{{"subscriptionId":{id},"event":{terminated}}}"#))
             }),
         );
-        Ok(json!({}))
     }
 }
 
