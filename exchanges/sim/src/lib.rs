@@ -38,6 +38,7 @@ mod feed;
 mod format;
 mod limits;
 mod listen_keys;
+mod maintenance;
 mod market;
 mod rest;
 mod server;
@@ -163,6 +164,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         faults: faults.clone(),
+        maintenance: maintenance::Maintenance::default(),
     };
     tracker.spawn(venue.run(cmd_rx, shutdown.clone()));
     tracker.spawn(server::serve(

@@ -123,6 +123,14 @@ impl Session for WsApiSession {
             serde_json::to_string(&wire::events::server_shutdown(now_ms)).unwrap_or_default();
         vec![Message::text(format!(r#"{{"event":{event}}}"#))]
     }
+
+    fn terminate_streams(&mut self) -> Vec<Message> {
+        let removed: Vec<u32> = self.subs.drain(..).map(|(id, _)| id).collect();
+        self.logon_subs.clear();
+        let mut events = Vec::new();
+        self.terminate(&removed, &mut events);
+        events
+    }
 }
 
 impl WsApiSession {
