@@ -5,6 +5,7 @@
 //! the caller's IP. This is also where rate-limit enforcement and REST faults hook in.
 
 pub(crate) mod account;
+mod cancel_replace;
 pub(crate) mod market_data;
 mod market_stats;
 pub(crate) mod order_params;
@@ -59,6 +60,10 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(orders::cancel),
         )
         .route("/api/v3/order/test", post(orders::test))
+        .route(
+            "/api/v3/order/cancelReplace",
+            post(cancel_replace::cancel_replace),
+        )
         .route(
             "/api/v3/openOrders",
             get(orders::open_orders).delete(orders::cancel_all),

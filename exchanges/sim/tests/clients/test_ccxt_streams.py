@@ -1,15 +1,17 @@
 """ccxt pro market-statistics watchers against omsd-sim: `watch_ticker` (`<symbol>@ticker`),
 `watch_ohlcv` (`<symbol>@kline_<interval>`) and `watch_trades` (`<symbol>@trade`), each checked
-against the simulator's REST view of the same market."""
+against the simulator's REST view of the same market; and ccxt's `edit_order`
+(`order/cancelReplace`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import ccxt
 import ccxt.pro
 import pytest
 
-from support import CCXT_SYMBOL, SYMBOL, WAIT_S, Deadline, Sim, rest_get, within
+from support import CCXT_SYMBOL, ORDER_QTY, SYMBOL, WAIT_S, Deadline, Sim, resting_buy_price, rest_get, within
 from test_ccxt import config, point_at_sim
 
 
@@ -57,3 +59,21 @@ async def test_watch_trades_reads_the_trade_stream(pro: ccxt.pro.binance, sim: S
     assert trade["symbol"] == CCXT_SYMBOL and trade["price"] > 0 and trade["amount"] > 0, trade
     recent = rest_get(sim.rest, "/api/v3/trades", symbol=SYMBOL, limit=1000)
     assert int(trade["id"]) in {entry["id"] for entry in recent}, trade
+
+
+def test_edit_order_cancels_and_replaces(sim: Sim) -> None:
+    """ccxt's `edit_order` on spot is `POST /api/v3/order/cancelReplace` (STOP_ON_FAILURE)."""
+    exchange = ccxt.binance(config(sim))
+    point_at_sim(exchange, sim)
+    exchange.load_markets()
+    price = float(resting_buy_price(sim.rest))
+    placed = exchange.create_order(CCXT_SYMBOL, "limit", "buy", float(ORDER_QTY), price)
+    edited = exchange.edit_order(placed["id"], CCXT_SYMBOL, "limit", "buy", float(ORDER_QTY), price - 1)
+    assert edited["id"] != placed["id"] and edited["status"] == "open", edited
+    assert edited["price"] == pytest.approx(price - 1), edited
+    assert exchange.fetch_order(placed["id"], CCXT_SYMBOL)["status"] == "canceled"
+    # A failed cancel stops the replace: 400 -2022 carrying the cancel's -2011 in `data`.
+    with pytest.raises(ccxt.ExchangeError, match="-2022") as failed:
+        exchange.edit_order(placed["id"], CCXT_SYMBOL, "limit", "buy", float(ORDER_QTY), price - 2)
+    assert '"cancelResponse":{"code":-2011' in str(failed.value), failed.value
+    exchange.cancel_order(edited["id"], CCXT_SYMBOL)
