@@ -1,5 +1,6 @@
 //! Request authentication as the venue does it: API key lookup (`X-MBX-APIKEY` or the WS API
-//! `apiKey` param), HMAC-SHA256 signatures and the `timestamp` / `recvWindow` rule.
+//! `apiKey` param), HMAC-SHA256 (hex) or Ed25519 (base64) signatures and the `timestamp` /
+//! `recvWindow` rule.
 //!
 //! REST signatures cover the raw query string concatenated with the raw body, minus the
 //! `signature=` pair, exactly as received (never re-encoded or reordered). WebSocket API
@@ -21,11 +22,61 @@ const MAX_RECV_WINDOW: u64 = 60_000;
 /// `recvWindow` when the request has none (ms).
 const DEFAULT_RECV_WINDOW: i64 = 5_000;
 
+/// How a key's signatures are checked.
+#[derive(Clone, Debug)]
+enum Secret {
+    /// HMAC-SHA256 with this secret, hex signatures.
+    Hmac(String),
+    /// Ed25519 with this public key, base64 signatures.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
 /// One API key's secret and the account it trades for.
 #[derive(Clone, Debug)]
 pub(crate) struct Credential {
     pub account: AccountId,
-    secret: String,
+    secret: Secret,
+}
+
+impl Credential {
+    /// Whether this is an Ed25519 key (the only kind `session.logon` accepts).
+    pub fn is_ed25519(&self) -> bool {
+        matches!(self.secret, Secret::Ed25519(_))
+    }
+
+    fn verify(&self, payload: &[u8], signature: &str) -> bool {
+        match &self.secret {
+            Secret::Hmac(secret) => verify(secret, payload, signature),
+            Secret::Ed25519(key) => verify_ed25519(key, payload, signature),
+        }
+    }
+}
+
+/// Parses an Ed25519 public key: PEM (`-----BEGIN PUBLIC KEY-----`, SPKI) or the base64 of
+/// the 32 raw key bytes.
+pub(crate) fn parse_ed25519_public_key(text: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    use base64::Engine as _;
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    let text = text.trim();
+    if text.starts_with("-----BEGIN") {
+        return ed25519_dalek::VerifyingKey::from_public_key_pem(text).ok();
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes.try_into().ok()?).ok()
+}
+
+/// Checks a base64 Ed25519 signature over `payload`.
+fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, payload: &[u8], signature: &str) -> bool {
+    use base64::Engine as _;
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(signature) else {
+        return false;
+    };
+    let Ok(signature) = ed25519_dalek::Signature::from_slice(&bytes) else {
+        return false;
+    };
+    key.verify_strict(payload, &signature).is_ok()
 }
 
 /// Known API keys.
@@ -38,7 +89,21 @@ impl Keys {
     pub fn insert(&mut self, api_key: &str, secret: &str, account: AccountId) {
         let credential = Credential {
             account,
-            secret: secret.to_owned(),
+            secret: Secret::Hmac(secret.to_owned()),
+        };
+        self.by_key.insert(api_key.to_owned(), credential);
+    }
+
+    /// Registers an Ed25519 key: signatures are checked against `public_key`.
+    pub fn insert_ed25519(
+        &mut self,
+        api_key: &str,
+        public_key: ed25519_dalek::VerifyingKey,
+        account: AccountId,
+    ) {
+        let credential = Credential {
+            account,
+            secret: Secret::Ed25519(public_key),
         };
         self.by_key.insert(api_key.to_owned(), credential);
     }
@@ -139,7 +204,7 @@ pub(crate) fn check_signed(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::mandatory("signature"))?;
     let recv_window = parse_recv_window(p.recv_window)?;
-    if !verify(&credential.secret, payload, signature) {
+    if !credential.verify(payload, signature) {
         return Err(ApiError::bad_signature());
     }
     check_window(now_ms, timestamp, recv_window)

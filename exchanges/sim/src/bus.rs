@@ -1,4 +1,4 @@
-//! Fan-out of what the venue publishes: market stream messages (depth diffs, trades) and user
+//! Fan-out of what the venue publishes: market stream messages (depth, trades, klines, tickers) and user
 //! events, each through one bounded broadcast channel. Payloads are serialized once by the
 //! venue; every connection filters and frames them. A subscriber that lags behind the channel
 //! bound is disconnected rather than silently skipping messages (it resyncs on reconnect).
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::engine::{AccountId, SymbolId};
+use crate::tape::Interval;
 
 /// Which market stream a message belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +25,14 @@ pub(crate) enum StreamKind {
     BookTicker,
     /// `<symbol>@depth<levels>` (1000 ms) or `<symbol>@depth<levels>@100ms` (`fast`).
     Partial { levels: u8, fast: bool },
+    /// `<symbol>@kline_<interval>`
+    Kline(Interval),
+    /// `<symbol>@ticker` (rolling 24 h, FULL)
+    Ticker,
+    /// `<symbol>@miniTicker`
+    MiniTicker,
+    /// `<symbol>@avgPrice`
+    AvgPrice,
 }
 
 /// One market stream payload (the raw `data`, without the combined-stream wrapper).

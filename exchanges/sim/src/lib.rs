@@ -38,6 +38,7 @@ mod feed;
 mod format;
 mod limits;
 mod listen_keys;
+mod maintenance;
 mod market;
 mod rest;
 mod server;
@@ -60,8 +61,8 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 pub use config::{
-    DEFAULT_API_KEY, DEFAULT_API_SECRET, FeeConfig, LimitConfig, MarketConfig, SimConfig,
-    StreamConfig, SymbolConfig,
+    DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_ED25519_API_KEY, FeeConfig, LimitConfig,
+    MarketConfig, SimConfig, StreamConfig, SymbolConfig,
 };
 pub use error::SimError;
 pub use faults::{FaultId, FaultSpec, SimFaults};
@@ -132,6 +133,13 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     );
     let mut keys = Keys::default();
     keys.insert(&config.api_key, &config.api_secret, user);
+    if let Some(public) = config
+        .ed25519_public_key
+        .as_deref()
+        .and_then(auth::parse_ed25519_public_key)
+    {
+        keys.insert_ed25519(&config.ed25519_api_key, public, user);
+    }
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let state = AppState {
         venue: VenueClient::new(cmd_tx),
@@ -158,6 +166,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         faults: faults.clone(),
+        maintenance: maintenance::Maintenance::default(),
     };
     tracker.spawn(venue.run(cmd_rx, shutdown.clone()));
     tracker.spawn(server::serve(

@@ -51,6 +51,7 @@ pub(crate) struct AppState {
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
     pub faults: SimFaults,
+    pub maintenance: crate::maintenance::Maintenance,
 }
 
 /// The whole router; every response passes the request-weight middleware.
@@ -58,6 +59,7 @@ pub(crate) fn app(state: AppState) -> Router {
     Router::new()
         .merge(rest::routes())
         .merge(faults::routes())
+        .merge(crate::maintenance::routes())
         .route("/ws", get(streams::raw_root))
         .route("/ws/", get(streams::raw_root))
         .route("/ws/{*streams}", get(streams::raw_path))

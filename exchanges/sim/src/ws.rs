@@ -2,7 +2,7 @@
 //! JSON errors for non-WebSocket requests), session tracking for graceful shutdown, and the one
 //! connection loop both run ([`drive`]): requests in, pushed data out, server pings and the pong
 //! deadline, the incoming-message rate limit, the maximum connection age, `serverShutdown` on
-//! graceful shutdown, and the fault hooks.
+//! graceful shutdown and on `/_sim/maintenance`, and the fault hooks.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use crate::engine::SymbolId;
 use crate::errors::ApiError;
 use crate::faults::{Change, SessionFaults, Target};
+use crate::maintenance::Action;
 use crate::rest::Weight;
 use crate::server::AppState;
 use crate::stats::Counter;
@@ -50,6 +51,11 @@ pub(crate) trait Session: Send {
 
     /// What to send before closing on graceful shutdown (the `serverShutdown` event).
     fn shutdown_frames(&self, now_ms: i64) -> Vec<Message>;
+
+    /// Ends the connection's user data subscriptions (`eventStreamTerminated`), keeping it open.
+    fn terminate_streams(&mut self) -> Vec<Message> {
+        Vec::new()
+    }
 }
 
 /// Runs one connection until either side closes it, the server shuts down, a pong is overdue,
@@ -60,6 +66,7 @@ pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, sta
     let mut rate = RateWindow::new(S::LIMIT_INCOMING.then_some(state.ws.max_incoming_per_sec));
     let expired = tokio::time::sleep(state.ws.max_age);
     tokio::pin!(expired);
+    let mut maintenance = state.maintenance.subscribe();
     loop {
         let reading = faults.reading();
         let outgoing: Vec<Message> = tokio::select! {
@@ -68,6 +75,15 @@ pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, sta
                 frames.push(Message::Close(None));
                 frames
             }
+            action = maintenance.recv() => match action {
+                Ok(Action::Shutdown(target)) if target.covers(S::TARGET) => {
+                    let mut frames = session.shutdown_frames(state.clock.now_ms());
+                    frames.push(Message::Close(None));
+                    frames
+                }
+                Ok(Action::TerminateUserStreams) => session.terminate_streams(),
+                _ => continue,
+            },
             () = &mut expired => {
                 debug!("connection reached its maximum age; closing");
                 state.stats.count(Counter::WsLimitCloses, 1);

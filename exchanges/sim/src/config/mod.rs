@@ -22,6 +22,10 @@ use symbol::is_asset_name;
 pub const DEFAULT_API_KEY: &str = "omsd-sim-demo-key";
 /// Demo API secret matching [`DEFAULT_API_KEY`].
 pub const DEFAULT_API_SECRET: &str = "omsd-sim-demo-secret";
+/// Default API key of the demo account's Ed25519 key.
+pub const DEFAULT_ED25519_API_KEY: &str = "omsd-sim-demo-ed25519-key";
+/// Environment variable that sets the Ed25519 public key (PEM or base64).
+pub const ENV_ED25519_PUBLIC_KEY: &str = "OMSD_SIM_ED25519_PUBLIC_KEY";
 /// Environment variable that overrides the API key.
 pub const ENV_API_KEY: &str = "OMSD_SIM_API_KEY";
 /// Environment variable that overrides the API secret.
@@ -40,6 +44,11 @@ pub struct SimConfig {
     pub api_key: String,
     /// HMAC secret of the demo account.
     pub api_secret: String,
+    /// API key of the demo account's Ed25519 key (used with `session.logon`).
+    pub ed25519_api_key: String,
+    /// The demo account's Ed25519 public key (PEM, or base64 of the 32 raw bytes); without it
+    /// no Ed25519 key is registered.
+    pub ed25519_public_key: Option<String>,
     /// Initial balances of the demo account, by asset.
     pub balances: BTreeMap<String, Decimal>,
     /// Commission rates charged to every account.
@@ -183,6 +192,8 @@ impl Default for SimConfig {
             seed: 1,
             api_key: DEFAULT_API_KEY.to_owned(),
             api_secret: DEFAULT_API_SECRET.to_owned(),
+            ed25519_api_key: DEFAULT_ED25519_API_KEY.to_owned(),
+            ed25519_public_key: None,
             balances: BTreeMap::from([
                 ("BTC".to_owned(), dec!(100)),
                 ("ETH".to_owned(), dec!(1000)),
@@ -233,6 +244,12 @@ impl SimConfig {
         if let Some(secret) = std::env::var(ENV_API_SECRET).ok().filter(|v| !v.is_empty()) {
             self.api_secret = secret;
         }
+        if let Some(key) = std::env::var(ENV_ED25519_PUBLIC_KEY)
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            self.ed25519_public_key = Some(key);
+        }
     }
 
     /// Checks every rule and returns all problems at once.
@@ -243,6 +260,16 @@ impl SimConfig {
         }
         if self.api_secret.is_empty() {
             problems.push("api_secret must not be empty".into());
+        }
+        if let Some(key) = &self.ed25519_public_key {
+            if crate::auth::parse_ed25519_public_key(key).is_none() {
+                problems.push("ed25519_public_key must be a PEM or base64 Ed25519 key".into());
+            }
+            let key_id = &self.ed25519_api_key;
+            if key_id.is_empty() || !key_id.bytes().all(is_key_byte) || *key_id == self.api_key {
+                problems
+                    .push("ed25519_api_key must be a well-formed key other than api_key".into());
+            }
         }
         for (name, value) in [
             ("fees.maker", self.fees.maker),

@@ -60,14 +60,23 @@ pub(crate) async fn my_trades(State(state): State<AppState>, req: ApiRequest) ->
 
 async fn my_trades_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
     let account = req.authenticate(state)?;
-    let symbol = req.params.symbol(&state.catalog)?;
+    my_trades_op(state, &req.params, account).await
+}
+
+/// The account's trades on one symbol (also the WebSocket API's `myTrades`).
+pub(crate) async fn my_trades_op(
+    state: &AppState,
+    p: &Params,
+    account: AccountId,
+) -> Result<String, ApiError> {
+    let symbol = p.symbol(&state.catalog)?;
     let as_time = |v: Option<u64>| v.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
     let filter = TradeFilter {
-        order_id: req.params.integer("orderId")?,
-        from_id: req.params.integer("fromId")?,
-        start_time: as_time(req.params.integer("startTime")?),
-        end_time: as_time(req.params.integer("endTime")?),
-        limit: req.params.limit(500, 1000)?,
+        order_id: p.integer("orderId")?,
+        from_id: p.integer("fromId")?,
+        start_time: as_time(p.integer("startTime")?),
+        end_time: as_time(p.integer("endTime")?),
+        limit: p.limit(500, 1000)?,
     };
     let def = symbol_def(state, symbol)?;
     let trades = state

@@ -1,6 +1,6 @@
 //! Public market statistics: `trades`, `aggTrades`, `klines`, `ticker/24hr`,
-//! `ticker/bookTicker` and `avgPrice`, computed inside the venue actor from its tape and books
-//! (so they are consistent with the streams) and serialized here.
+//! `ticker/bookTicker`, `ticker/price` and `avgPrice`, computed inside the venue actor from its
+//! tape and books (so they are consistent with the streams) and serialized here.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -12,11 +12,10 @@ use crate::engine::{SymbolDef, SymbolId};
 use crate::errors::ApiError;
 use crate::server::AppState;
 use crate::tape::{AggFilter, Interval};
-use crate::venue::{View, top_of_book};
+use crate::venue::{View, average_price, top_of_book};
 use crate::wire;
 
-/// Window of `avgPrice` in minutes.
-const AVG_PRICE_MINS: i64 = 5;
+use crate::venue::AVG_PRICE_MINS;
 const DAY_MS: i64 = 86_400_000;
 
 /// `GET /api/v3/trades` (weight 25): `symbol`, `limit` (default 500, max 1000).
@@ -144,26 +143,43 @@ async fn ticker_result(
 
 /// `GET /api/v3/ticker/bookTicker`: `symbol` (weight 2), `symbols` or none (4).
 pub(crate) async fn book_ticker(State(state): State<AppState>, req: ApiRequest) -> Response {
+    light_ticker(&state, &req, |def, v, id| {
+        wire::stats::book_ticker(def, top_of_book(v.engine, id))
+    })
+    .await
+}
+
+/// `GET /api/v3/ticker/price`: `symbol` (weight 2), `symbols` or none (4); the last trade
+/// price, `{"symbol":"LTCBTC","price":"4.00000200"}` (zero before the first trade).
+pub(crate) async fn price_ticker(State(state): State<AppState>, req: ApiRequest) -> Response {
+    light_ticker(&state, &req, |def, v, id| {
+        let last = v.tape.trades(id, 1).pop().map(|t| t.price);
+        serde_json::json!({
+            "symbol": def.name,
+            "price": wire::price(def, last.unwrap_or_default()),
+        })
+    })
+    .await
+}
+
+/// A ticker weighing 2 for one `symbol` and 4 for `symbols` or all, one `entry` per symbol.
+async fn light_ticker(
+    state: &AppState,
+    req: &ApiRequest,
+    entry: impl Fn(&SymbolDef, &View<'_>, SymbolId) -> Value + Send + 'static,
+) -> Response {
     let selection = req.params.symbols(&state.catalog);
     let weight = if matches!(selection, Ok(Some((_, true)))) {
         2
     } else {
         4
     };
-    reply(weight, book_ticker_result(&state, &req, selection).await)
-}
-
-async fn book_ticker_result(
-    state: &AppState,
-    req: &ApiRequest,
-    selection: Selection,
-) -> Result<String, ApiError> {
-    let selection = selection?;
-    req.params.check_all_read()?;
-    per_symbol(state, &selection, |def, v, id| {
-        wire::stats::book_ticker(def, top_of_book(v.engine, id))
-    })
-    .await
+    let result = async {
+        let selection = selection?;
+        req.params.check_all_read()?;
+        per_symbol(state, &selection, entry).await
+    };
+    reply(weight, result.await)
 }
 
 /// `GET /api/v3/avgPrice` (weight 2): volume-weighted price of the last 5 minutes.
@@ -177,13 +193,7 @@ async fn avg_price_result(state: &AppState, req: &ApiRequest) -> Result<String, 
     let (price, now) = state
         .venue
         .read(move |v| {
-            let price = v
-                .tape
-                .average_price(symbol, AVG_PRICE_MINS, v.now)
-                .or_else(|| {
-                    top_of_book(v.engine, symbol)
-                        .map(|t| (t.bid.0 + t.ask.0) / rust_decimal::Decimal::TWO)
-                });
+            let price = average_price(v.engine, v.tape, symbol, AVG_PRICE_MINS, v.now);
             (price.unwrap_or_default(), v.now)
         })
         .await?;

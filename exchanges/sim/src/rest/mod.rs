@@ -5,6 +5,7 @@
 //! the caller's IP. This is also where rate-limit enforcement and REST faults hook in.
 
 pub(crate) mod account;
+mod cancel_replace;
 pub(crate) mod market_data;
 mod market_stats;
 pub(crate) mod order_params;
@@ -47,6 +48,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v3/klines", get(market_stats::klines))
         .route("/api/v3/ticker/24hr", get(market_stats::ticker_24hr))
         .route("/api/v3/ticker/bookTicker", get(market_stats::book_ticker))
+        .route("/api/v3/ticker/price", get(market_stats::price_ticker))
         .route("/api/v3/avgPrice", get(market_stats::avg_price))
         .route("/api/v3/account", get(account::account))
         .route("/api/v3/myTrades", get(account::my_trades))
@@ -58,6 +60,10 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(orders::cancel),
         )
         .route("/api/v3/order/test", post(orders::test))
+        .route(
+            "/api/v3/order/cancelReplace",
+            post(cancel_replace::cancel_replace),
+        )
         .route(
             "/api/v3/openOrders",
             get(orders::open_orders).delete(orders::cancel_all),

@@ -42,6 +42,11 @@ impl Clone for Params {
 }
 
 impl Params {
+    /// Every parameter as sent, without marking any read.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// WebSocket API params: strings as they are, numbers and booleans as written.
     /// `returnRateLimits` is read by the session itself, so it is not an operation param.
     pub fn from_json(params: &serde_json::Map<String, serde_json::Value>) -> Self {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::bus::StreamKind;
 use crate::engine::{Catalog, SymbolId};
 use crate::listen_keys::ListenKeys;
+use crate::tape::Interval;
 
 /// Most streams one connection may hold.
 pub(super) const MAX_STREAMS: usize = 1024;
@@ -16,7 +17,7 @@ pub(super) const MAX_STREAMS: usize = 1024;
 pub(super) enum Name {
     /// A served market stream.
     Market(SymbolId, StreamKind),
-    /// A well-formed market stream name we carry no data for (klines, tickers, ...).
+    /// A well-formed market stream name we carry no data for (rolling-window tickers, ...).
     Silent,
     /// A legacy listenKey (user data).
     ListenKey,
@@ -51,7 +52,13 @@ pub(super) fn parse_stream(name: &str, catalog: &Catalog) -> Option<Name> {
         "depth5@100ms" => partial(5, true),
         "depth10@100ms" => partial(10, true),
         "depth20@100ms" => partial(20, true),
-        _ => return Some(Name::Silent),
+        "ticker" => StreamKind::Ticker,
+        "miniTicker" => StreamKind::MiniTicker,
+        "avgPrice" => StreamKind::AvgPrice,
+        other => match other.strip_prefix("kline_").and_then(Interval::parse) {
+            Some(interval) => StreamKind::Kline(interval),
+            None => return Some(Name::Silent),
+        },
     };
     Some(
         catalog
@@ -217,7 +224,15 @@ mod tests {
                 "ethusdt@trade",
                 Some(Name::Market(SymbolId(1), StreamKind::Trade)),
             ),
-            ("btcusdt@kline_1m", Some(Name::Silent)),
+            ("btcusdt@ticker", market(StreamKind::Ticker)),
+            ("btcusdt@miniTicker", market(StreamKind::MiniTicker)),
+            ("btcusdt@avgPrice", market(StreamKind::AvgPrice)),
+            (
+                "btcusdt@kline_1M",
+                market(StreamKind::Kline(Interval::parse("1M").unwrap())),
+            ),
+            ("btcusdt@ticker_1h", Some(Name::Silent)),
+            ("btcusdt@kline_7m", Some(Name::Silent)),
             ("xrpusdt@trade", Some(Name::Silent)),
             ("BTCUSDT@trade", None),
             ("0", None),

@@ -4,7 +4,8 @@
 //! stream name, until it expires: then `listenKeyExpired` and nothing more).
 //!
 //! Served: `<symbol>@depth[@100ms]`, `@depth5|10|20[@100ms]`, `@trade`, `@aggTrade`,
-//! `@bookTicker`. Other well-formed names are accepted and listed but carry no data. At most
+//! `@bookTicker`, `@kline_<interval>` (every venue interval), `@ticker`, `@miniTicker`,
+//! `@avgPrice`. Other well-formed names are accepted and listed but carry no data. At most
 //! 1024 streams and 5 incoming messages per second per connection; the loop itself is
 //! [`crate::ws::drive`].
 

@@ -16,7 +16,7 @@ const DAY: i64 = 24 * HOUR;
 const WEEK_OFFSET: i64 = 4 * DAY;
 
 /// A kline interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Interval {
     /// A fixed length in ms.
     Fixed(i64),
@@ -25,6 +25,20 @@ pub(crate) enum Interval {
 }
 
 impl Interval {
+    /// Every interval the venue lists, by name.
+    pub const NAMES: [&'static str; 16] = [
+        "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d",
+        "1w", "1M",
+    ];
+
+    /// The venue's name of this interval (`"1m"`).
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .into_iter()
+            .find(|n| Self::parse(n) == Some(self))
+            .unwrap_or("1m")
+    }
+
     /// Parses the venue's interval names (`1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`).
     pub fn parse(text: &str) -> Option<Self> {
         let fixed = |ms| Some(Interval::Fixed(ms));

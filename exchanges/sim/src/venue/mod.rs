@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 mod publish;
+mod stats_streams;
 
 use crate::bus::Bus;
 use crate::clock::Clock;
@@ -25,6 +26,7 @@ use crate::market::SyntheticMarket;
 use crate::stats::Stats;
 use crate::tape::Tape;
 pub(crate) use publish::{Top, top_of_book};
+pub(crate) use stats_streams::{AVG_PRICE_MINS, average_price};
 
 /// How long a handler waits for the venue before answering `-1007` (the venue's 10 s).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,6 +160,9 @@ pub(crate) struct Venue {
     faults: VenueFaults,
     /// ORDERS counts: an order's first fill takes it off the unfilled order count.
     limits: Arc<Limits>,
+    /// Open time of the kline last published per symbol and interval.
+    kline_open: std::collections::HashMap<(SymbolId, crate::tape::Interval), i64>,
+    stats_ticks: u64,
 }
 
 impl Venue {
@@ -213,6 +218,8 @@ impl Venue {
             execution_id: 0,
             faults: VenueFaults::new(faults),
             limits,
+            kline_open: std::collections::HashMap::new(),
+            stats_ticks: 0,
         };
         venue.engine.take_events();
         venue.tick_market();
@@ -224,6 +231,8 @@ impl Venue {
     pub async fn run(mut self, mut cmd_rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut market_tick = interval(self.tick_interval);
         let mut depth_tick = interval(self.depth_interval);
+        let mut stats_tick = interval(stats_streams::STATS_INTERVAL);
+        stats_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         market_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         depth_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -236,6 +245,7 @@ impl Venue {
                 },
                 _ = depth_tick.tick() => self.publish_depth(),
                 _ = market_tick.tick() => self.tick_market(),
+                _ = stats_tick.tick() => self.publish_stats(),
             }
         }
         debug!("venue stopped");

@@ -145,6 +145,9 @@ pub(crate) struct BinanceExecutionReport<'a> {
     /// Counter order id (self-trade prevention only).
     #[serde(rename = "U", skip_serializing_if = "Option::is_none")]
     counter_order_id: Option<u64>,
+    /// Expiry reason (expired orders only).
+    #[serde(rename = "eR", skip_serializing_if = "Option::is_none")]
+    expiry_reason: Option<&'static str>,
 }
 
 /// Builds an executionReport. On a cancel `c` is the cancel request's id and `C` the order's.
@@ -200,6 +203,7 @@ pub(crate) fn execution_report<'a>(
         prevented_qty: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
         last_prevented_qty: r.prevention.map(|p| qty(def, p.qty)),
         counter_order_id: r.prevention.map(|p| p.counter_order_id),
+        expiry_reason: super::expiry_reason(o),
     }
 }
 

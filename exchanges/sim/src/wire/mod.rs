@@ -8,6 +8,7 @@ pub(crate) mod events;
 pub(crate) mod info;
 pub(crate) mod orders;
 pub(crate) mod stats;
+pub(crate) mod stream_stats;
 
 use rust_decimal::Decimal;
 
@@ -59,6 +60,21 @@ pub(crate) fn exec_type(exec_type: ExecType) -> &'static str {
         ExecType::Expired => "EXPIRED",
         ExecType::TradePrevention => "TRADE_PREVENTION",
     }
+}
+
+/// Why an order expired (`expiryReason` / `eR`), present only once its status is `EXPIRED`:
+/// an IOC or FOK remainder, or a MARKET order that ran out of book. Orders expired by
+/// self-trade prevention end `EXPIRED_IN_MATCH`, for which the venue lists no reason.
+pub(crate) fn expiry_reason(order: &crate::engine::Order) -> Option<&'static str> {
+    if order.status != OrderStatus::Expired {
+        return None;
+    }
+    Some(match (order.order_type, order.time_in_force) {
+        (OrderType::Market, _) => "INSUFFICIENT_LIQUIDITY",
+        (_, TimeInForce::Ioc) => "UNFILLED_IOC_QUANTITY_EXPIRED",
+        (_, TimeInForce::Fok) => "UNFILLED_FOK_ORDER_EXPIRED",
+        (_, TimeInForce::Gtc) => "EXCHANGE_CANCELED",
+    })
 }
 
 pub(crate) fn stp_mode(mode: StpMode) -> &'static str {

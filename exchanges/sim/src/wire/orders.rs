@@ -5,7 +5,9 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{amount, order_type, price, qty, quote, side, status, stp_mode, time_in_force};
+use super::{
+    amount, expiry_reason, order_type, price, qty, quote, side, status, stp_mode, time_in_force,
+};
 use crate::engine::{
     AccountTrade, AssetId, Balance, Canceled, Catalog, Fees, Order, OrderType, Placed, SymbolDef,
 };
@@ -54,6 +56,8 @@ pub(crate) struct BinanceOrderResult<'a> {
     prevented_match_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prevented_quantity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiry_reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fills: Option<Vec<BinanceFill<'a>>>,
 }
@@ -122,6 +126,7 @@ pub(crate) fn new_order<'a>(
         self_trade_prevention_mode: stp_mode(o.stp),
         prevented_match_id: o.prevented_match_id,
         prevented_quantity: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
+        expiry_reason: expiry_reason(o),
         fills,
     }))
 }
@@ -155,6 +160,8 @@ pub(crate) struct BinanceOrder<'a> {
     prevented_match_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prevented_quantity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiry_reason: Option<&'static str>,
 }
 
 pub(crate) fn order<'a>(def: &'a SymbolDef, o: &'a Order) -> BinanceOrder<'a> {
@@ -181,6 +188,7 @@ pub(crate) fn order<'a>(def: &'a SymbolDef, o: &'a Order) -> BinanceOrder<'a> {
         self_trade_prevention_mode: stp_mode(o.stp),
         prevented_match_id: o.prevented_match_id,
         prevented_quantity: o.prevented_match_id.map(|_| qty(def, o.prevented_qty)),
+        expiry_reason: expiry_reason(o),
     }
 }
 

@@ -3,8 +3,11 @@
 //! operations as their REST endpoints, so parameters, errors and effects are identical.
 //!
 //! `ping`, `time`, `exchangeInfo`, `depth`, `order.place`, `order.test`, `order.cancel`,
-//! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `account.status`,
-//! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`.
+//! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `myTrades`,
+//! `account.status`,
+//! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`,
+//! and (in `session`) `session.logon`, `session.status`, `session.logout`,
+//! `userDataStream.subscribe`.
 
 use axum::extract::ws::Message;
 use axum::http::StatusCode;
@@ -56,6 +59,14 @@ impl WsApiSession {
                 zero_if_ok(run(signed(1), |a| orders::cancel_all_op(&state, &p, a)).await)
             }
             "allOrders" => run(signed(20), |a| orders::all_orders_op(&state, &p, a)).await,
+            "myTrades" => {
+                let weight = if params.contains_key("orderId") {
+                    5
+                } else {
+                    20
+                };
+                run(signed(weight), |a| account::my_trades_op(&state, &p, a)).await
+            }
             "account.status" => run(signed(20), |a| account::account_op(&state, &p, a)).await,
             "userDataStream.subscribe.signature" => {
                 let (weight, auth) = signed(2);
@@ -67,6 +78,25 @@ impl WsApiSession {
                 let mut outcome = Outcome::new(2, result);
                 outcome.events = events;
                 outcome
+            }
+            "session.logon" => Outcome::new(2, self.session_logon(params, &p)),
+            "session.status" => Outcome::new(2, Ok(self.session_status())),
+            "session.logout" => {
+                let mut events = Vec::new();
+                let result = Ok(self.session_logout(&mut events));
+                let mut outcome = Outcome::new(2, result);
+                outcome.events = events;
+                outcome
+            }
+            "userDataStream.subscribe" => {
+                let result = self.logged_on().and_then(|account| {
+                    let result = self.subscribe(account)?;
+                    if let Some(id) = result["subscriptionId"].as_u64() {
+                        self.logon_subs.push(u32::try_from(id).unwrap_or(u32::MAX));
+                    }
+                    Ok(result)
+                });
+                Outcome::new(2, result)
             }
             "session.subscriptions" => {
                 let list: Vec<Value> = self
@@ -87,8 +117,25 @@ impl WsApiSession {
         }
     }
 
-    /// Checks `apiKey`, the signature over the sorted params and the timestamp window.
+    /// Checks `apiKey`, the signature over the sorted params and the timestamp window; a
+    /// request without `signature` on a logged-on connection acts for the logged-on account.
     fn authenticate(&self, params: &Map<String, Value>, p: &Params) -> Result<AccountId, ApiError> {
+        if let Some(logon) = &self.logon
+            && !params.contains_key("signature")
+        {
+            // The session's logon already proved the key; these are read, not re-checked.
+            let _ = (p.get("timestamp"), p.get("recvWindow"), p.get("apiKey"));
+            return Ok(logon.account);
+        }
+        self.verify_signed(params, p).map(|(account, _)| account)
+    }
+
+    /// Verifies a signed request; returns the account and whether the key is Ed25519.
+    pub(super) fn verify_signed(
+        &self,
+        params: &Map<String, Value>,
+        p: &Params,
+    ) -> Result<(AccountId, bool), ApiError> {
         let api_key = p
             .required("apiKey")
             .map_err(|_| ApiError::mandatory("apiKey"))?;
@@ -105,7 +152,7 @@ impl WsApiSession {
             payload.as_bytes(),
             self.state.clock.now_ms(),
         )?;
-        Ok(credential.account)
+        Ok((credential.account, credential.is_ed25519()))
     }
 
     /// `userDataStream.subscribe.signature` → `{"subscriptionId":N}`.
@@ -142,6 +189,14 @@ impl WsApiSession {
                 vec![self.subs.remove(position).0]
             }
         };
+        self.logon_subs.retain(|id| !removed.contains(id));
+        self.terminate(&removed, events);
+        Ok(json!({}))
+    }
+
+    /// Ends the subscriptions `removed` (already taken out of `subs`): `eventStreamTerminated`
+    /// on each.
+    pub(super) fn terminate(&mut self, removed: &[u32], events: &mut Vec<Message>) {
         if self.subs.is_empty() {
             self.user_rx = None;
         }
@@ -153,7 +208,6 @@ impl WsApiSession {
                 Message::text(format!(r#"{{"subscriptionId":{id},"event":{terminated}}}"#))
             }),
         );
-        Ok(json!({}))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The WebSocket API at `/ws-api/v3`: requests `{"id","method","params"}`, responses
 //! `{"id","status","result"|"error","rateLimits"}`, and user data streams opened with
-//! `userDataStream.subscribe.signature`, whose events arrive as `{"subscriptionId":N,"event":{...}}`
-//! on the same connection.
+//! `userDataStream.subscribe.signature` (or `session.logon` with an Ed25519 key, then
+//! `userDataStream.subscribe`), whose events arrive as `{"subscriptionId":N,"event":{...}}` on
+//! the same connection.
 //!
 //! Requests share the REST request-weight limit of the IP (429 / 418 with
 //! `error.data.retryAfter`); `rateLimits` reports the usage unless `returnRateLimits=false`
@@ -9,6 +10,7 @@
 //! [`crate::ws::drive`].
 
 mod methods;
+mod session;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -53,6 +55,9 @@ pub(crate) async fn upgrade(
         subs: Vec::new(),
         next_sub: 0,
         user_rx: None,
+        logon: None,
+        logon_subs: Vec::new(),
+        connected_since: state.clock.now_ms(),
     };
     let session_state = state.clone();
     crate::ws::upgrade(&state, ws, 2, move |socket| {
@@ -68,6 +73,11 @@ struct WsApiSession {
     subs: Vec<(u32, AccountId)>,
     next_sub: u32,
     user_rx: Option<broadcast::Receiver<Arc<UserMsg>>>,
+    /// The key this connection is logged on with (`session.logon`).
+    logon: Option<session::Logon>,
+    /// Subscriptions opened by `userDataStream.subscribe` (they end with the logon).
+    logon_subs: Vec<u32>,
+    connected_since: i64,
 }
 
 /// What a method produced: its result (or error), its weight, whether it counts as an order
@@ -112,6 +122,14 @@ impl Session for WsApiSession {
         let event =
             serde_json::to_string(&wire::events::server_shutdown(now_ms)).unwrap_or_default();
         vec![Message::text(format!(r#"{{"event":{event}}}"#))]
+    }
+
+    fn terminate_streams(&mut self) -> Vec<Message> {
+        let removed: Vec<u32> = self.subs.drain(..).map(|(id, _)| id).collect();
+        self.logon_subs.clear();
+        let mut events = Vec::new();
+        self.terminate(&removed, &mut events);
+        events
     }
 }
 

@@ -15,6 +15,8 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from support import Deadline, Sim, poll
 
@@ -22,6 +24,15 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 DEMO_API_KEY = "omsd-sim-demo-key"
 DEMO_API_SECRET = "omsd-sim-demo-secret"
 SIM_SEED = 7
+# The demo account's Ed25519 key (a fixed test key; the simulator gets its public half).
+ED25519_API_KEY = "omsd-sim-demo-ed25519-key"
+ED25519_PRIVATE_KEY = Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32)
+ED25519_PRIVATE_PEM = ED25519_PRIVATE_KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+)
+ED25519_PUBLIC_PEM = ED25519_PRIVATE_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+).decode()
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40
@@ -80,6 +91,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         **os.environ,
         "OMSD_SIM_API_KEY": DEMO_API_KEY,
         "OMSD_SIM_API_SECRET": DEMO_API_SECRET,
+        "OMSD_SIM_ED25519_PUBLIC_KEY": ED25519_PUBLIC_PEM,
         "NO_COLOR": "1",  # plain log lines in failure reports
     }
     command = [str(sim_binary()), "--listen", "127.0.0.1:0", "--seed", str(SIM_SEED)]

@@ -272,6 +272,13 @@ pub fn sign_ws(mut params: Value, key: &str, secret: &str) -> Value {
     let map = params.as_object_mut().unwrap();
     map.insert("apiKey".into(), Value::String(key.into()));
     map.insert("timestamp".into(), Value::from(now_ms()));
+    let signature = hmac_hex(secret, &ws_sign_payload(map));
+    map.insert("signature".into(), Value::String(signature));
+    params
+}
+
+/// What a WebSocket API signature covers: every param, sorted by name, as `k=v&...`.
+pub fn ws_sign_payload(map: &serde_json::Map<String, Value>) -> String {
     let mut pairs: Vec<(String, String)> = map
         .iter()
         .map(|(k, v)| {
@@ -284,9 +291,7 @@ pub fn sign_ws(mut params: Value, key: &str, secret: &str) -> Value {
         .collect();
     pairs.sort();
     let payload: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let signature = hmac_hex(secret, &payload.join("&"));
-    map.insert("signature".into(), Value::String(signature));
-    params
+    payload.join("&")
 }
 
 /// Sends one WebSocket API request and waits for its response (events skipped).
