@@ -113,7 +113,8 @@ pub(crate) struct Session {
     heartbeat: Heartbeat,
     last_data: Instant,
     ping_sent: Option<Instant>,
-    opened: Instant,
+    /// When the connection ends with [`WsError::MaxAge`]; `None` once it is being replaced.
+    retire_at: Option<Instant>,
     ping: Interval,
 }
 
@@ -145,7 +146,7 @@ impl Session {
             heartbeat,
             last_data: now,
             ping_sent: None,
-            opened: now,
+            retire_at: now.checked_add(heartbeat.max_age),
             ping,
         })
     }
@@ -176,7 +177,7 @@ impl Session {
             let hb = self.heartbeat;
             let pong_due = self.ping_sent.map(|t| t + hb.pong_timeout);
             let silent_at = hb.data_timeout.map(|d| self.last_data + d);
-            let retire_at = self.opened + hb.max_age;
+            let retire_at = self.retire_at;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(None),
                 _ = sleep_until_opt(pong_due) => return Err(WsError::PingTimeout(hb.pong_timeout)),
@@ -184,7 +185,7 @@ impl Session {
                     let silence = hb.data_timeout.unwrap_or_default();
                     return Err(WsError::Stale(format!("no data for {silence:?}")));
                 }
-                _ = tokio::time::sleep_until(retire_at) => return Err(WsError::MaxAge),
+                _ = sleep_until_opt(retire_at) => return Err(WsError::MaxAge),
                 _ = self.ping.tick() => {
                     self.ping_sent.get_or_insert_with(Instant::now);
                     self.write(Message::Ping(Vec::new().into())).await?;
@@ -222,6 +223,12 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The connection is being replaced: it no longer ends at its maximum age (the
+    /// replacement's own age counts from now on).
+    pub(crate) fn keep_past_max_age(&mut self) {
+        self.retire_at = None;
     }
 
     /// Closes politely, without waiting long.
