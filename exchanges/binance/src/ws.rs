@@ -56,6 +56,8 @@ pub(crate) enum WsError {
     Stale(String),
     #[error("connection reached its maximum age")]
     MaxAge,
+    #[error("venue announced it closes the connection (serverShutdown)")]
+    ServerShutdown,
     #[error("{0}")]
     Venue(String),
     #[error("event receiver dropped")]
@@ -71,7 +73,7 @@ impl WsError {
             WsError::Closed(_) => ReconnectReason::ServerClose,
             WsError::PingTimeout(_) => ReconnectReason::PingTimeout,
             WsError::Stale(_) => ReconnectReason::Stale,
-            WsError::MaxAge => ReconnectReason::Rotation,
+            WsError::MaxAge | WsError::ServerShutdown => ReconnectReason::Rotation,
             WsError::ReceiverGone | WsError::Shutdown => ReconnectReason::Shutdown,
             WsError::ConnectTimeout
             | WsError::Connect(_)

@@ -78,6 +78,14 @@ impl DepthSync {
         matches!(self.state, State::Live { .. })
     }
 
+    /// The update id the published book is at, while it is in sync.
+    pub(crate) fn live_at(&self) -> Option<u64> {
+        match self.state {
+            State::Live { last_update_id, .. } => Some(last_update_id),
+            _ => None,
+        }
+    }
+
     /// True once the procedure started (an event arrived since the last reset).
     pub(crate) fn is_started(&self) -> bool {
         self.state != State::Idle
