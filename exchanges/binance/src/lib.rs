@@ -87,6 +87,7 @@ impl Counters {
 
     /// A market event the consumer had no room for.
     pub(crate) fn dropped_market_event(&self) {
+        self.market.events.dropped();
         let total = self.books.dropped();
         if total.is_power_of_two() {
             tracing::warn!(

@@ -92,5 +92,12 @@ async fn server_shutdown_hands_the_book_over_without_losing_sync() {
     );
     assert!(market.connected, "{market:?}");
     assert_eq!(health.books.resyncs_total, 0, "{health:?}");
+    // Its bounded queues are visible: the channel to the consumer and the depth buffer.
+    let queues: Vec<(&str, u64)> = market
+        .queues
+        .iter()
+        .map(|q| (q.queue.as_str(), q.capacity))
+        .collect();
+    assert_eq!(queues, [("events", 64), ("depth_buffer", 10_000)]);
     shutdown.cancel();
 }

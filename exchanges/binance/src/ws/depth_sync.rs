@@ -81,6 +81,11 @@ impl DepthSync {
         matches!(self.state, State::Live { .. })
     }
 
+    /// Events buffered now, awaiting a snapshot.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// The update id the published book is at, while it is in sync.
     pub(crate) fn live_at(&self) -> Option<u64> {
         match self.state {

@@ -72,6 +72,12 @@ pub(crate) async fn run(
         events_tx,
         shutdown,
     };
+    stream
+        .shared
+        .counters
+        .market
+        .events
+        .watch(&stream.events_tx);
     let mut backoff = stream_backoff(&stream.shared.config);
     loop {
         let err = match stream.session(&mut backoff).await {
@@ -317,6 +323,7 @@ impl MarketStream {
     }
 
     async fn apply(&mut self, symbol: &str, actions: Vec<SyncAction>) -> Result<(), WsError> {
+        self.record_buffers();
         for action in actions {
             match action {
                 SyncAction::Emit(update) => {
@@ -335,6 +342,15 @@ impl MarketStream {
             }
         }
         Ok(())
+    }
+
+    /// Reports the depth buffers' level and overflows, over every book.
+    fn record_buffers(&self) {
+        let buffered = self.books.values().map(DepthSync::buffered).sum();
+        let overflows = self.books.values().map(|b| b.buffer_overflows).sum();
+        let buffer = &self.shared.counters.market.buffer;
+        buffer.set_level(buffered, MAX_BUFFERED_EVENTS * self.books.len());
+        buffer.set_dropped_total(overflows);
     }
 
     /// Starts a snapshot fetch for `symbol` unless one is already on its way. The task retries
@@ -439,6 +455,7 @@ impl MarketStream {
             }
             updates.push(book.reset(reason));
         }
+        self.record_buffers();
         for update in updates {
             if let SyncAction::Emit(update) = update {
                 deliver(&self.events_tx, MarketEvent::Book(update), &self.shutdown).await?;

@@ -48,6 +48,7 @@ pub(crate) async fn run(
     events_tx: mpsc::Sender<UserEvent>,
     shutdown: CancellationToken,
 ) {
+    shared.counters.user.events.watch(&events_tx);
     let mut backoff = stream_backoff(&shared.config);
     let mut link = Link {
         shared,
