@@ -9,6 +9,7 @@
 //! - [`depth_sync`]: the pure book sync state machine (reference §8).
 
 pub(crate) mod depth_sync;
+pub(crate) mod expect;
 pub(crate) mod market;
 pub(crate) mod user;
 

@@ -17,6 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::future::{Future, pending};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use exchange_core::{ReconnectReason, UserEvent};
 use serde_json::{Value, json};
@@ -120,6 +121,8 @@ impl Link {
     ) -> Result<std::convert::Infallible, WsError> {
         let id = self.next_id();
         let current = open(self.shared.clone(), shutdown.clone(), id).await?;
+        // The consumer reconciles after `Connected`: updates owed before are not judged.
+        self.shared.owed.forgive();
         backoff.healthy();
         self.shared.counters.user.set_connected(true);
         tracing::info!("binance user stream subscribed");
@@ -139,8 +142,16 @@ impl Link {
     ) -> Result<std::convert::Infallible, WsError> {
         let mut old: Option<(Session, Instant)> = None;
         let mut replacement: Option<Opening> = None;
+        let timeout = self.shared.config.user_event_timeout;
+        let mut watchdog = tokio::time::interval((timeout / 4).max(Duration::from_millis(50)));
         let result = loop {
             let step = tokio::select! {
+                _ = watchdog.tick() => match self.shared.owed.overdue(timeout) {
+                    Some((id, owed_for)) => break Err(WsError::Stale(format!(
+                        "no update for order {id} {owed_for:?} after the venue accepted it"
+                    ))),
+                    None => continue,
+                },
                 text = current.next_text(shutdown) => Step::Current(text),
                 text = next_old(&mut old, shutdown) => Step::Old(text),
                 new = async {
@@ -423,7 +434,10 @@ fn handle_frame(shared: &Shared, text: &str, recent: &mut Recent) -> Result<Fram
                 .map_err(|e| e.to_string())
                 .and_then(|raw| parse::execution_report(raw).map_err(|e| e.to_string()));
             Ok(Frame::Event(Box::new(match report {
-                Ok(report) => UserEvent::Execution(report),
+                Ok(report) => {
+                    shared.owed.arrived(&report.client_order_id);
+                    UserEvent::Execution(report)
+                }
                 Err(e) => gap(shared, format!("unreadable execution report: {e}")),
             })))
         }
