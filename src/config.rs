@@ -157,6 +157,9 @@ pub struct VenueTuning {
     pub connect_budget: Option<u32>,
     /// The sliding window of `connect_budget`.
     pub connect_window_ms: Option<u64>,
+    /// An order or cancel the venue accepted must show up on the user stream within this, or
+    /// the stream is reconnected (a quiet account is never judged).
+    pub user_event_timeout_ms: Option<u64>,
     /// Fraction of each venue rate limit we allow ourselves (0 < margin <= 1).
     pub rate_limit_margin: Option<f64>,
     /// Cap on orders sent and not yet answered.
@@ -422,6 +425,7 @@ impl VenueTuning {
             ("reconnect_min_healthy_ms", self.reconnect_min_healthy_ms),
             ("clock_resync_interval_ms", self.clock_resync_interval_ms),
             ("connect_window_ms", self.connect_window_ms),
+            ("user_event_timeout_ms", self.user_event_timeout_ms),
             ("breaker_open_delay_ms", self.breaker_open_delay_ms),
         ];
         for (name, value) in durations {

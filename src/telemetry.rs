@@ -88,6 +88,13 @@ pub const CLOCK_RESYNCS: &str = "omsd_venue_clock_resyncs_total";
 pub const STREAM_CONNECTED: &str = "omsd_venue_stream_connected";
 /// Stream reconnects by reason (`error`, `stale`, `ping_timeout`, `rotation`, ...).
 pub const STREAM_RECONNECTS: &str = "omsd_venue_stream_reconnects_total";
+/// Items in a bounded adapter queue (`queue="events"`: the channel to the consumer;
+/// `queue="depth_buffer"`: diff events held while snapshots are fetched), per stream.
+pub const QUEUE_DEPTH: &str = "omsd_venue_queue_depth";
+/// Items a bounded adapter queue holds at most.
+pub const QUEUE_CAPACITY: &str = "omsd_venue_queue_capacity";
+/// Items dropped because a bounded adapter queue was full.
+pub const QUEUE_DROPPED: &str = "omsd_venue_queue_dropped_total";
 /// Streams declared stale (no data or lagging venue event times).
 pub const STREAM_STALE: &str = "omsd_venue_stream_stale_total";
 /// Venue statements that contradicted what omsd had inferred (for example an order recorded
@@ -337,6 +344,16 @@ pub fn venue_health(h: &exchange_core::VenueHealth) {
         let labels = [("venue", venue.clone()), ("stream", stream.kind.clone())];
         gauge!(STREAM_CONNECTED, &labels).set(if stream.connected { 1.0 } else { 0.0 });
         counter!(STREAM_STALE, &labels).absolute(stream.stale_detections_total);
+        for queue in &stream.queues {
+            let labels = [
+                ("venue", venue.clone()),
+                ("stream", stream.kind.clone()),
+                ("queue", queue.queue.clone()),
+            ];
+            gauge!(QUEUE_DEPTH, &labels).set(queue.depth as f64);
+            gauge!(QUEUE_CAPACITY, &labels).set(queue.capacity as f64);
+            counter!(QUEUE_DROPPED, &labels).absolute(queue.dropped_total);
+        }
         for (reason, total) in &stream.reconnects_total {
             let labels = [
                 ("venue", venue.clone()),
@@ -422,7 +439,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn venue_health_exports_clock_and_connection_budget() {
+    fn venue_health_exports_clock_connection_budget_and_queues() {
         let mut config = exchange_binance::BinanceConfig::new(
             "bin",
             "http://127.0.0.1:1",
@@ -433,7 +450,13 @@ mod tests {
         );
         config.limiter.connect_budget = 42;
         let adapter = exchange_binance::BinanceExchange::new(config).unwrap();
-        let health = exchange_core::Exchange::health(&adapter);
+        let mut health = exchange_core::Exchange::health(&adapter);
+        health.streams[1].queues.push(exchange_core::QueueHealth {
+            queue: "depth_buffer".into(),
+            depth: 3,
+            capacity: 20_000,
+            dropped_total: 5,
+        });
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || venue_health(&health));
@@ -444,6 +467,9 @@ mod tests {
             "omsd_venue_connect_budget{venue=\"bin\"} 42",
             "omsd_venue_connect_attempts_in_window{venue=\"bin\"} 0",
             "omsd_venue_connect_attempts_total{venue=\"bin\",outcome=\"refused\"} 0",
+            "omsd_venue_queue_depth{venue=\"bin\",stream=\"market\",queue=\"depth_buffer\"} 3",
+            "omsd_venue_queue_capacity{venue=\"bin\",stream=\"market\",queue=\"depth_buffer\"} 20000",
+            "omsd_venue_queue_dropped_total{venue=\"bin\",stream=\"market\",queue=\"depth_buffer\"} 5",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -115,6 +115,9 @@ fn apply_tuning(c: &mut exchange_binance::BinanceConfig, t: &crate::config::Venu
     if let Some(v) = t.connect_window_ms {
         c.limiter.connect_window = ms(v);
     }
+    if let Some(v) = t.user_event_timeout_ms {
+        c.user_event_timeout = ms(v);
+    }
     if let Some(v) = t.rate_limit_margin {
         c.limiter.safety_margin = v;
     }
@@ -273,6 +276,7 @@ mod tests {
             connect_budget: Some(7),
             connect_window_ms: Some(10_000),
             max_connection_age_ms: Some(2000),
+            user_event_timeout_ms: Some(3000),
             ..Default::default()
         };
         apply_tuning(&mut c, &tuning);
@@ -282,6 +286,7 @@ mod tests {
         assert_eq!(c.limiter.connect_budget, 7);
         assert_eq!(c.limiter.connect_window, Duration::from_secs(10));
         assert_eq!(c.max_connection_age, Duration::from_secs(2));
+        assert_eq!(c.user_event_timeout, Duration::from_secs(3));
         assert!(c.validate().is_empty(), "{:?}", c.validate());
     }
 }

@@ -87,6 +87,9 @@ pub struct BinanceConfig {
     pub clock_samples: u32,
     /// The venue clock is measured again when its measurement is this old (and on `-1021`).
     pub clock_resync_interval: Duration,
+    /// An order or cancel the venue accepted must show up on the user stream within this, or
+    /// the stream is declared silent and reconnected.
+    pub user_event_timeout: Duration,
 }
 
 impl BinanceConfig {
@@ -112,6 +115,8 @@ impl BinanceConfig {
     pub const DEFAULT_CLOCK_SAMPLES: u32 = 3;
     /// Default age at which the venue clock is measured again.
     pub const DEFAULT_CLOCK_RESYNC_INTERVAL: Duration = Duration::from_secs(300);
+    /// Default time within which an accepted order's update must arrive on the user stream.
+    pub const DEFAULT_USER_EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// A configuration for explicit URLs (a simulator or a proxy) with default tuning.
     pub fn new(
@@ -143,6 +148,7 @@ impl BinanceConfig {
             reconnect_min_healthy: Self::DEFAULT_RECONNECT_MIN_HEALTHY,
             clock_samples: Self::DEFAULT_CLOCK_SAMPLES,
             clock_resync_interval: Self::DEFAULT_CLOCK_RESYNC_INTERVAL,
+            user_event_timeout: Self::DEFAULT_USER_EVENT_TIMEOUT,
         }
     }
 
@@ -242,6 +248,7 @@ impl BinanceConfig {
             ("limiter.order_max_wait", l.order_max_wait),
             ("limiter.connect_window", l.connect_window),
             ("clock_resync_interval", self.clock_resync_interval),
+            ("user_event_timeout", self.user_event_timeout),
             ("breaker.open_delay", self.breaker.open_delay),
         ] {
             if value.is_zero() {
@@ -275,6 +282,7 @@ impl fmt::Debug for BinanceConfig {
             .field("reconnect_min_healthy", &self.reconnect_min_healthy)
             .field("clock_samples", &self.clock_samples)
             .field("clock_resync_interval", &self.clock_resync_interval)
+            .field("user_event_timeout", &self.user_event_timeout)
             .finish()
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) config: BinanceConfig,
     pub(crate) rest: RestClient,
     pub(crate) counters: Counters,
+    /// Order updates the user stream owes.
+    pub(crate) owed: ws::expect::Owed,
 }
 
 /// Counters updated by the adapter and read by [`Exchange::health`]; each notable event logs
@@ -87,6 +89,7 @@ impl Counters {
 
     /// A market event the consumer had no room for.
     pub(crate) fn dropped_market_event(&self) {
+        self.market.events.dropped();
         let total = self.books.dropped();
         if total.is_power_of_two() {
             tracing::warn!(
@@ -137,6 +140,7 @@ impl BinanceExchange {
                 config,
                 rest,
                 counters: Counters::default(),
+                owed: ws::expect::Owed::default(),
             }),
         })
     }
@@ -207,6 +211,9 @@ impl Exchange for BinanceExchange {
 
     async fn submit_order(&self, order: &NewOrder) -> Placement {
         let (result, signed_timestamp_ms) = self.shared.rest.place_order(order).await;
+        if result.is_ok() {
+            self.shared.owed.owe(&order.client_order_id);
+        }
         Placement {
             result: result.and_then(|raw| self.snapshot(raw)),
             signed_timestamp_ms,
@@ -231,6 +238,7 @@ impl Exchange for BinanceExchange {
             .rest
             .cancel_order(venue_symbol, client_order_id)
             .await?;
+        self.shared.owed.owe(client_order_id);
         self.snapshot(raw)
     }
 

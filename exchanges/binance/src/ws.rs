@@ -9,6 +9,7 @@
 //! - [`depth_sync`]: the pure book sync state machine (reference §8).
 
 pub(crate) mod depth_sync;
+pub(crate) mod expect;
 pub(crate) mod market;
 pub(crate) mod user;
 
@@ -56,6 +57,8 @@ pub(crate) enum WsError {
     Stale(String),
     #[error("connection reached its maximum age")]
     MaxAge,
+    #[error("venue announced it closes the connection (serverShutdown)")]
+    ServerShutdown,
     #[error("{0}")]
     Venue(String),
     #[error("event receiver dropped")]
@@ -71,7 +74,7 @@ impl WsError {
             WsError::Closed(_) => ReconnectReason::ServerClose,
             WsError::PingTimeout(_) => ReconnectReason::PingTimeout,
             WsError::Stale(_) => ReconnectReason::Stale,
-            WsError::MaxAge => ReconnectReason::Rotation,
+            WsError::MaxAge | WsError::ServerShutdown => ReconnectReason::Rotation,
             WsError::ReceiverGone | WsError::Shutdown => ReconnectReason::Shutdown,
             WsError::ConnectTimeout
             | WsError::Connect(_)
@@ -113,7 +116,8 @@ pub(crate) struct Session {
     heartbeat: Heartbeat,
     last_data: Instant,
     ping_sent: Option<Instant>,
-    opened: Instant,
+    /// When the connection ends with [`WsError::MaxAge`]; `None` once it is being replaced.
+    retire_at: Option<Instant>,
     ping: Interval,
 }
 
@@ -145,7 +149,7 @@ impl Session {
             heartbeat,
             last_data: now,
             ping_sent: None,
-            opened: now,
+            retire_at: now.checked_add(heartbeat.max_age),
             ping,
         })
     }
@@ -176,7 +180,7 @@ impl Session {
             let hb = self.heartbeat;
             let pong_due = self.ping_sent.map(|t| t + hb.pong_timeout);
             let silent_at = hb.data_timeout.map(|d| self.last_data + d);
-            let retire_at = self.opened + hb.max_age;
+            let retire_at = self.retire_at;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(None),
                 _ = sleep_until_opt(pong_due) => return Err(WsError::PingTimeout(hb.pong_timeout)),
@@ -184,7 +188,7 @@ impl Session {
                     let silence = hb.data_timeout.unwrap_or_default();
                     return Err(WsError::Stale(format!("no data for {silence:?}")));
                 }
-                _ = tokio::time::sleep_until(retire_at) => return Err(WsError::MaxAge),
+                _ = sleep_until_opt(retire_at) => return Err(WsError::MaxAge),
                 _ = self.ping.tick() => {
                     self.ping_sent.get_or_insert_with(Instant::now);
                     self.write(Message::Ping(Vec::new().into())).await?;
@@ -222,6 +226,12 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The connection is being replaced: it no longer ends at its maximum age (the
+    /// replacement's own age counts from now on).
+    pub(crate) fn keep_past_max_age(&mut self) {
+        self.retire_at = None;
     }
 
     /// Closes politely, without waiting long.

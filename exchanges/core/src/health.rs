@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::breaker::BreakerState;
 use crate::model::VenueId;
+use crate::queue::{QueueHealth, QueueRecorder};
 
 /// The resilience state of one venue adapter at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,6 +122,9 @@ pub struct StreamHealth {
     pub stale_detections_total: u64,
     /// Age of the last frame received, if any was.
     pub last_message_age_ms: Option<u64>,
+    /// The stream's bounded queues: `events` (to the consumer), and for market streams
+    /// `depth_buffer` (diff events held while snapshots are fetched, over every book).
+    pub queues: Vec<QueueHealth>,
 }
 
 /// Local order books.
@@ -192,6 +196,10 @@ pub struct StreamRecorder {
     reconnects: [AtomicU64; ReconnectReason::ALL.len()],
     stale: AtomicU64,
     last_message: Mutex<Option<Instant>>,
+    /// The channel to the consumer.
+    pub events: QueueRecorder,
+    /// Events the stream holds itself (market: diff events awaiting a snapshot).
+    pub buffer: QueueRecorder,
 }
 
 impl StreamRecorder {
@@ -202,6 +210,8 @@ impl StreamRecorder {
             reconnects: Default::default(),
             stale: AtomicU64::new(0),
             last_message: Mutex::new(None),
+            events: QueueRecorder::new("events"),
+            buffer: QueueRecorder::new("depth_buffer"),
         }
     }
 
@@ -239,6 +249,11 @@ impl StreamRecorder {
                 .collect(),
             stale_detections_total: self.stale.load(Ordering::Relaxed),
             last_message_age_ms: last.map(|t| duration_ms(t.elapsed())),
+            queues: [&self.events, &self.buffer]
+                .into_iter()
+                .filter(|q| q.in_use())
+                .map(QueueRecorder::snapshot)
+                .collect(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod exchange;
 pub mod health;
 pub mod limiter;
 pub mod model;
+pub mod queue;
 pub mod retry;
 
 pub use book::{BookDelta, BookSnapshot, BookUpdate, Level, OrderBook};
@@ -31,4 +32,5 @@ pub use health::{
 };
 pub use limiter::{Lane, LimiterConfig, MAX_PAUSE, RateLimiter, ScopeLimit};
 pub use model::*;
+pub use queue::{QueueHealth, QueueRecorder};
 pub use retry::{RetryPolicy, retry_idempotent};

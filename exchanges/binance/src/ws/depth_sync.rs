@@ -7,8 +7,11 @@
 //! 2. A snapshot whose `lastUpdateId` is below the first buffered `U` is too old: fetch again,
 //!    at once the first time (it most likely raced an event in flight), then after
 //!    [`REFETCH_DELAY`] (the venue's REST side lags its stream).
-//! 3. Drop buffered events with `u <= lastUpdateId`; publish the snapshot; replay the rest. A
-//!    snapshot that arrives before any event is published as is.
+//! 3. Drop buffered events with `u <= lastUpdateId`; check that the rest continue the snapshot
+//!    without a gap (else keep them from the gap on and fetch a newer snapshot, publishing
+//!    nothing); only then publish the snapshot and replay them. A snapshot that arrives before
+//!    any event has nothing to be checked against and is published as is (step 4 checks it
+//!    against the first event).
 //! 4. The first applied event straddles (`U <= lastUpdateId + 1 <= u`); afterwards every event
 //!    must start at `U == previous u + 1`. Anything else is a gap: publish `OutOfSync` and start
 //!    again from step 1 with the offending event buffered. Together with the straddle check,
@@ -76,6 +79,19 @@ impl DepthSync {
     #[cfg(test)]
     pub(crate) fn is_live(&self) -> bool {
         matches!(self.state, State::Live { .. })
+    }
+
+    /// Events buffered now, awaiting a snapshot.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The update id the published book is at, while it is in sync.
+    pub(crate) fn live_at(&self) -> Option<u64> {
+        match self.state {
+            State::Live { last_update_id, .. } => Some(last_update_id),
+            _ => None,
+        }
     }
 
     /// True once the procedure started (an event arrived since the last reset).
@@ -172,6 +188,18 @@ impl DepthSync {
             .drain(..)
             .filter(|d| d.last_update_id > last)
             .collect();
+        // Verified before anything is published: the buffered events must continue the
+        // snapshot without a gap. If they do not, the snapshot cannot be brought up to date:
+        // keep the events from the gap on and fetch a newer one.
+        if let Some(gap) = first_gap(last, &buffered) {
+            self.buffer.extend(buffered.into_iter().skip(gap));
+            self.stale_snapshots += 1;
+            let after = match self.stale_snapshots {
+                1 => Duration::ZERO,
+                _ => REFETCH_DELAY,
+            };
+            return vec![SyncAction::FetchSnapshot { after }];
+        }
         self.state = State::Live {
             last_update_id: last,
             straddled: false,
@@ -197,6 +225,25 @@ impl DepthSync {
             reason,
         }
     }
+}
+
+/// The index of the first of `events` (all newer than `last`) that does not continue the
+/// book at `last`: the first must straddle `last + 1`, each next one start right after the
+/// previous one.
+fn first_gap(last: u64, events: &[BookDelta]) -> Option<usize> {
+    let mut at = last;
+    for (i, event) in events.iter().enumerate() {
+        let continues = if i == 0 {
+            event.first_update_id <= at + 1
+        } else {
+            event.first_update_id == at + 1
+        };
+        if !continues {
+            return Some(i);
+        }
+        at = event.last_update_id;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -327,9 +374,14 @@ mod tests {
                 vec!["F", "S101 D100-105", "", "", "D106-107"],
             ),
             (
-                "gap inside the buffer is found during replay",
+                "a gap inside the buffer is found before the snapshot is published",
                 vec![Ev(100, 105), Ev(108, 110), Snap(101), Snap(109)],
-                vec!["F", "", "S101 D100-105 X F", "S109 D108-110"],
+                vec!["F", "", "F", "S109 D108-110"],
+            ),
+            (
+                "a snapshot whose first newer buffered event does not straddle it is not published",
+                vec![Ev(100, 102), Ev(105, 106), Snap(103), Snap(105)],
+                vec!["F", "", "F", "S105 D105-106"],
             ),
             (
                 "late snapshot after a reset is ignored",

@@ -4,13 +4,14 @@
 //! Snapshots are fetched by child tasks so that the socket keeps being read (and pinged) while
 //! REST answers; they die with the connection. Every symbol's snapshot is requested as soon as
 //! the connection is up, concurrently. On disconnect every book is reported out of sync, and the
-//! procedure restarts on the new connection.
+//! procedure restarts on the new connection. Planned replacements (maximum age,
+//! `serverShutdown`) hand the books over without losing sync (see `rotation`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use exchange_core::{BookSnapshot, BookUpdate, ExchangeError, Lane, MarketEvent};
+use exchange_core::{BookDelta, BookSnapshot, BookUpdate, ExchangeError, Lane, MarketEvent, Trade};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -25,6 +26,16 @@ use super::{
 };
 use crate::model::{BinanceDepthUpdate, BinanceStreamFrame, BinanceTrade};
 use crate::{Shared, parse, urls};
+
+mod rotation;
+
+/// What a data frame carried.
+enum Data {
+    Depth(BookDelta),
+    Trade(Trade),
+    /// The venue is about to close the connection.
+    ServerShutdown,
+}
 
 /// Diff events kept per symbol while a snapshot is on its way.
 const MAX_BUFFERED_EVENTS: usize = 10_000;
@@ -55,11 +66,18 @@ pub(crate) async fn run(
         snapshots: JoinSet::new(),
         resyncing: HashMap::new(),
         lag_since: None,
+        last_trade: HashMap::new(),
         url: urls::combined_stream_url(&shared.config.stream_url, &symbols),
         shared,
         events_tx,
         shutdown,
     };
+    stream
+        .shared
+        .counters
+        .market
+        .events
+        .watch(&stream.events_tx);
     let mut backoff = stream_backoff(&stream.shared.config);
     loop {
         let err = match stream.session(&mut backoff).await {
@@ -100,6 +118,8 @@ struct MarketStream {
     resyncing: HashMap<String, Instant>,
     /// When events were first seen lagging the venue clock, while they still do.
     lag_since: Option<Instant>,
+    /// The id of the last trade published per symbol.
+    last_trade: HashMap<String, u64>,
     events_tx: mpsc::Sender<MarketEvent>,
     shutdown: CancellationToken,
 }
@@ -127,12 +147,22 @@ impl MarketStream {
             symbols = self.books.len(),
             "binance market stream connected"
         );
-        let result = match self.start_books().await {
-            Ok(()) => self.pump(&mut session, backoff).await,
-            Err(err) => Err(err),
-        };
-        session.close().await;
-        result
+        if let Err(err) = self.start_books().await {
+            session.close().await;
+            return Err(err);
+        }
+        loop {
+            match self.pump(&mut session, backoff).await {
+                Err(WsError::MaxAge | WsError::ServerShutdown) => {
+                    // Make-before-break: the replacement takes over every book in sync.
+                    session = self.rotate(session).await?;
+                }
+                result => {
+                    session.close().await;
+                    return result;
+                }
+            }
+        }
     }
 
     async fn pump(
@@ -149,37 +179,64 @@ impl MarketStream {
                     }
                 }
                 Some(joined) = self.snapshots.join_next_with_id(), if !self.snapshots.is_empty() => {
-                    match joined {
-                        Ok((id, snapshot)) => {
-                            let Some(symbol) = self.pending_snapshots.remove(&id) else { continue };
-                            let actions = match self.books.get_mut(&symbol) {
-                                Some(book) => book.on_snapshot(snapshot),
-                                None => Vec::new(),
-                            };
-                            self.apply(&symbol, actions).await?;
-                        }
-                        Err(e) => {
-                            // Should not happen (the task cannot panic); never leave a book
-                            // waiting for a snapshot nobody fetches.
-                            tracing::error!(error = %e, "binance snapshot task failed");
-                            if let Some(symbol) = self.pending_snapshots.remove(&e.id()) {
-                                self.fetch_snapshot(&symbol, REFETCH_DELAY);
-                            }
-                        }
-                    }
+                    self.snapshot_joined(joined).await?;
                 }
+            }
+        }
+    }
+
+    /// A snapshot task ended: its snapshot goes to its book.
+    async fn snapshot_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, BookSnapshot), tokio::task::JoinError>,
+    ) -> Result<(), WsError> {
+        match joined {
+            Ok((id, snapshot)) => {
+                let Some(symbol) = self.pending_snapshots.remove(&id) else {
+                    return Ok(());
+                };
+                let actions = match self.books.get_mut(&symbol) {
+                    Some(book) => book.on_snapshot(snapshot),
+                    None => Vec::new(),
+                };
+                self.apply(&symbol, actions).await
+            }
+            Err(e) => {
+                // Should not happen (the task cannot panic); never leave a book waiting for a
+                // snapshot nobody fetches.
+                tracing::error!(error = %e, "binance snapshot task failed");
+                if let Some(symbol) = self.pending_snapshots.remove(&e.id()) {
+                    self.fetch_snapshot(&symbol, REFETCH_DELAY);
+                }
+                Ok(())
             }
         }
     }
 
     /// Handles one frame; true when it carried market data.
     async fn handle_frame(&mut self, text: &str) -> Result<bool, WsError> {
+        match self.read_frame(text)? {
+            Some(Data::Depth(delta)) => {
+                self.on_depth(delta).await?;
+                Ok(true)
+            }
+            Some(Data::Trade(trade)) => {
+                self.publish_trade(trade)?;
+                Ok(true)
+            }
+            Some(Data::ServerShutdown) => Err(WsError::ServerShutdown),
+            None => Ok(false),
+        }
+    }
+
+    /// Reads one frame: its data, or `None` for frames that carry none (counted if malformed).
+    fn read_frame(&mut self, text: &str) -> Result<Option<Data>, WsError> {
         self.shared.counters.market.message();
         let frame: BinanceStreamFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(e) => {
                 self.shared.counters.malformed("market_stream", &e);
-                return Ok(false);
+                return Ok(None);
             }
         };
         match frame.data.get("e").and_then(Value::as_str) {
@@ -187,35 +244,43 @@ impl MarketStream {
                 Ok(raw) => {
                     let delta = parse::book_delta(raw);
                     self.check_lag(delta.event_time_ms)?;
-                    let symbol = delta.venue_symbol.to_ascii_uppercase();
-                    let Some(book) = self.books.get_mut(&symbol) else {
-                        self.shared
-                            .counters
-                            .malformed("market_stream", &"depth for unknown symbol");
-                        return Ok(false);
-                    };
-                    let actions = book.on_delta(delta);
-                    self.apply(&symbol, actions).await?;
+                    Ok(Some(Data::Depth(delta)))
                 }
-                Err(e) => self.shared.counters.malformed("market_stream", &e),
+                Err(e) => {
+                    self.shared.counters.malformed("market_stream", &e);
+                    Ok(None)
+                }
             },
             Some("trade") => match serde_json::from_value::<BinanceTrade>(frame.data) {
                 Ok(raw) => {
                     let trade = parse::trade(raw);
                     self.check_lag(trade.time_ms)?;
-                    self.publish_trade(MarketEvent::Trade(trade))?;
+                    Ok(Some(Data::Trade(trade)))
                 }
-                Err(e) => self.shared.counters.malformed("market_stream", &e),
+                Err(e) => {
+                    self.shared.counters.malformed("market_stream", &e);
+                    Ok(None)
+                }
             },
-            Some("serverShutdown") => {
-                return Err(WsError::Closed(Some("venue sent serverShutdown".into())));
-            }
+            Some("serverShutdown") => Ok(Some(Data::ServerShutdown)),
             other => {
                 tracing::debug!(stream = frame.stream, event = ?other, "ignoring binance stream frame");
-                return Ok(false);
+                Ok(None)
             }
         }
-        Ok(true)
+    }
+
+    /// Feeds one diff event to its symbol's book.
+    async fn on_depth(&mut self, delta: BookDelta) -> Result<(), WsError> {
+        let symbol = delta.venue_symbol.to_ascii_uppercase();
+        let Some(book) = self.books.get_mut(&symbol) else {
+            self.shared
+                .counters
+                .malformed("market_stream", &"depth for unknown symbol");
+            return Ok(());
+        };
+        let actions = book.on_delta(delta);
+        self.apply(&symbol, actions).await
     }
 
     /// The connection is up: every book fetches its snapshot now, without waiting for its first
@@ -233,9 +298,21 @@ impl MarketStream {
         Ok(())
     }
 
-    /// Trades may be dropped under pressure (counted); book updates never are.
-    fn publish_trade(&self, event: MarketEvent) -> Result<(), WsError> {
-        match self.events_tx.try_send(event) {
+    /// Trades may be dropped under pressure (counted); book updates never are. A trade not
+    /// newer than the last one published for its symbol (the copy a replacement connection
+    /// carries) is skipped.
+    fn publish_trade(&mut self, trade: Trade) -> Result<(), WsError> {
+        if let Ok(id) = trade.trade_id.parse::<u64>() {
+            let last = self
+                .last_trade
+                .entry(trade.venue_symbol.to_ascii_uppercase())
+                .or_insert(0);
+            if id <= *last && *last != 0 {
+                return Ok(());
+            }
+            *last = id;
+        }
+        match self.events_tx.try_send(MarketEvent::Trade(trade)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
                 self.shared.counters.dropped_market_event();
@@ -246,6 +323,7 @@ impl MarketStream {
     }
 
     async fn apply(&mut self, symbol: &str, actions: Vec<SyncAction>) -> Result<(), WsError> {
+        self.record_buffers();
         for action in actions {
             match action {
                 SyncAction::Emit(update) => {
@@ -264,6 +342,15 @@ impl MarketStream {
             }
         }
         Ok(())
+    }
+
+    /// Reports the depth buffers' level and overflows, over every book.
+    fn record_buffers(&self) {
+        let buffered = self.books.values().map(DepthSync::buffered).sum();
+        let overflows = self.books.values().map(|b| b.buffer_overflows).sum();
+        let buffer = &self.shared.counters.market.buffer;
+        buffer.set_level(buffered, MAX_BUFFERED_EVENTS * self.books.len());
+        buffer.set_dropped_total(overflows);
     }
 
     /// Starts a snapshot fetch for `symbol` unless one is already on its way. The task retries
@@ -368,6 +455,7 @@ impl MarketStream {
             }
             updates.push(book.reset(reason));
         }
+        self.record_buffers();
         for update in updates {
             if let SyncAction::Emit(update) = update {
                 deliver(&self.events_tx, MarketEvent::Book(update), &self.shutdown).await?;
