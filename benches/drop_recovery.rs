@@ -16,8 +16,8 @@ mod common;
 use common::{Backend, Stack};
 
 const STEP: Duration = Duration::from_millis(1);
-/// Quiet time before each drop: drops are rare events, and the adapter reconnects at once only
-/// once per second (a flapping venue is backed off).
+/// Quiet time before each drop: drops are rare events, and the backoff starts over only after a
+/// connection stayed healthy for `reconnect_min_healthy_ms` (set to 0.5 s below).
 const SETTLE: Duration = Duration::from_millis(1_100);
 const PER_DROP_LIMIT: Duration = Duration::from_secs(10);
 
@@ -150,7 +150,19 @@ fn main() {
         let mut sim_config = exchange_sim::SimConfig::demo();
         sim_config.limits.request_weight_per_minute = 1_000_000;
         sim_config.limits.raw_requests_per_5m = 10_000_000;
-        let stack = Stack::start_with(Backend::Sqlite, sim_config, |_| {})
+        // The same holds for the reconnect policy: a connection must stay up for
+        // `reconnect_min_healthy_ms` before the next drop counts as a new episode (30 s by
+        // default), and every attempt takes a token of the connection budget (100 per 5 minutes
+        // by default). 100 drops a second or so apart are a flapping venue under that policy and
+        // would be measured as backoff, so the driver treats a 0.5 s healthy connection as
+        // recovered and allows the venue's own 300 attempts per 5 minutes.
+        let tweak = |config: &mut omsd::config::Config| {
+            for venue in &mut config.venues {
+                venue.tuning.reconnect_min_healthy_ms = Some(500);
+                venue.tuning.connect_budget = Some(300);
+            }
+        };
+        let stack = Stack::start_with(Backend::Sqlite, sim_config, tweak)
             .await
             .expect("simulator and omsd start");
         let (sim, http, base) = (&stack.sim, &stack.http, stack.url(""));

@@ -15,8 +15,10 @@ use super::sql::{Cast, Dialect, SqlStore};
 
 /// Connections to the server: the OMS writes from one actor, the rest are reads.
 const MAX_CONNECTIONS: u32 = 8;
-/// How long a caller waits for a pooled connection (or a new one to be established).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a pooled connection (or a new one to be established). Short:
+/// while the server cannot be reached, sqlx keeps retrying the connection until this passes,
+/// and the order whose intent waits on that write should get its 503 in seconds, not hang.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Server-side deadline of any one statement: a hung query fails instead of stalling the OMS.
 const STATEMENT_TIMEOUT: &str = "30s";
 
