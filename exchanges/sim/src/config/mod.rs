@@ -84,6 +84,16 @@ pub struct MarketConfig {
     pub tick_interval_ms: u64,
     /// Price levels the maker keeps on each side.
     pub maker_levels: usize,
+    /// Maker orders resting at each of those levels, each of its own size, so a new order at
+    /// a level queues behind several makers.
+    pub maker_orders_per_level: usize,
+    /// Mean rate at which one resting maker order is cancelled and placed again (per order
+    /// and second); the fresh order joins the back of its level's queue.
+    pub maker_refresh_per_sec: f64,
+    /// Taker orders come in bursts of this many (drawn uniformly in min..=max), one per market
+    /// tick, then quiet; `taker_orders_per_sec` stays the mean order rate.
+    pub taker_burst_min: u32,
+    pub taker_burst_max: u32,
     /// Balance of every asset given to each agent account.
     pub agent_balance: Decimal,
 }
@@ -157,6 +167,10 @@ impl Default for MarketConfig {
             enabled: true,
             tick_interval_ms: 100,
             maker_levels: 20,
+            maker_orders_per_level: 3,
+            maker_refresh_per_sec: 0.05,
+            taker_burst_min: 2,
+            taker_burst_max: 6,
             agent_balance: dec!(1000000000),
         }
     }
@@ -289,6 +303,13 @@ impl SimConfig {
                 problems.push(format!("symbol {} is listed twice", symbol.symbol));
             }
             symbol.validate(&mut problems);
+            let resting = 2 * self.market.maker_levels * self.market.maker_orders_per_level;
+            if self.market.enabled && resting > symbol.max_num_orders as usize {
+                problems.push(format!(
+                    "symbol {}: the maker's {resting} resting orders exceed max_num_orders",
+                    symbol.symbol
+                ));
+            }
         }
         for (asset, amount) in &self.balances {
             if !is_asset_name(asset) || *amount < Decimal::ZERO {
@@ -340,6 +361,15 @@ impl SimConfig {
         }
         if m.maker_levels == 0 || m.maker_levels > 1000 {
             problems.push("market.maker_levels must be in 1..=1000".into());
+        }
+        if m.maker_orders_per_level == 0 || m.maker_orders_per_level > 50 {
+            problems.push("market.maker_orders_per_level must be in 1..=50".into());
+        }
+        if !m.maker_refresh_per_sec.is_finite() || m.maker_refresh_per_sec < 0.0 {
+            problems.push("market.maker_refresh_per_sec must be a finite number >= 0".into());
+        }
+        if m.taker_burst_min == 0 || m.taker_burst_min > m.taker_burst_max {
+            problems.push("market.taker_burst_min must be in 1..=market.taker_burst_max".into());
         }
         if self.limits.ban_max_ms < self.limits.ban_initial_ms {
             problems.push("limits.ban_max_ms must be at least limits.ban_initial_ms".into());

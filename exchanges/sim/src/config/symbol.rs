@@ -46,13 +46,14 @@ pub struct SymbolConfig {
     #[serde(default = "d_spacing")]
     pub level_spacing_ticks: i64,
     #[serde(default = "d_level_qty_min")]
+    /// Size range of each maker order (a level holds `market.maker_orders_per_level` of them).
     pub level_qty_min: Decimal,
     #[serde(default = "d_level_qty_max")]
     pub level_qty_max: Decimal,
     /// Largest mid move per market tick, in ticks.
     #[serde(default = "d_volatility")]
     pub volatility_ticks: i64,
-    /// Mean number of taker market orders per second.
+    /// Mean number of taker market orders per second (sent in bursts, see `MarketConfig`).
     #[serde(default = "d_taker_rate")]
     pub taker_orders_per_sec: f64,
     #[serde(default = "d_taker_qty_min")]
