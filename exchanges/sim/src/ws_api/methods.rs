@@ -17,7 +17,7 @@ use super::{Outcome, WsApiSession};
 use crate::auth::{SignedParams, check_signed, ws_payload};
 use crate::engine::AccountId;
 use crate::errors::ApiError;
-use crate::rest::{Params, account, market_data, orders};
+use crate::rest::{Params, account, amend, market_data, orders};
 use crate::wire;
 
 impl WsApiSession {
@@ -47,6 +47,12 @@ impl WsApiSession {
             }
             "order.test" => run(signed(1), |a| orders::test_op(&state, &p, a)).await,
             "order.cancel" => run(signed(1), |a| orders::cancel_op(&state, &p, a)).await,
+            "order.amend.keepPriority" => {
+                run(signed(amend::AMEND_WEIGHT), |a| {
+                    amend::amend_op(&state, &p, a)
+                })
+                .await
+            }
             "order.status" => run(signed(4), |a| orders::query_op(&state, &p, a)).await,
             "openOrders.status" => {
                 let weight = if params.contains_key("symbol") { 6 } else { 80 };
