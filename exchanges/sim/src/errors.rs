@@ -254,6 +254,11 @@ impl From<Reject> for ApiError {
                 Self::bad(-2039, "Client order ID is not correct for this order ID.")
             }
             Reject::UnknownSymbol => Self::invalid_symbol(),
+            Reject::AmendIncrease => Self::bad(-2038, "Order amend (quantity increase) rejected."),
+            Reject::AmendBelowExecuted => Self::bad(
+                -1013,
+                "Invalid quantity: newQty must be greater than the order's executed quantity.",
+            ),
         }
     }
 }

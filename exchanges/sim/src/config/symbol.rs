@@ -39,6 +39,9 @@ pub struct SymbolConfig {
     pub max_notional: Decimal,
     #[serde(default = "d_max_num_orders")]
     pub max_num_orders: u32,
+    /// `MAX_NUM_ORDER_AMENDS`: how many times one order may be amended.
+    #[serde(default = "d_max_num_order_amends")]
+    pub max_num_order_amends: u32,
     /// Distance in ticks from the mid to the maker's nearest quote.
     #[serde(default = "d_half_spread")]
     pub half_spread_ticks: i64,
@@ -89,6 +92,9 @@ fn d_max_notional() -> Decimal {
 fn d_max_num_orders() -> u32 {
     200
 }
+fn d_max_num_order_amends() -> u32 {
+    10
+}
 fn d_half_spread() -> i64 {
     50
 }
@@ -134,6 +140,7 @@ impl SymbolConfig {
             min_notional: d_min_notional(),
             max_notional: d_max_notional(),
             max_num_orders: d_max_num_orders(),
+            max_num_order_amends: d_max_num_order_amends(),
             half_spread_ticks: d_half_spread(),
             level_spacing_ticks: d_spacing(),
             level_qty_min: d_level_qty_min(),

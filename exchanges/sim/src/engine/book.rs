@@ -103,6 +103,20 @@ impl OrderBook {
         Some(remaining)
     }
 
+    /// Takes `qty` off a resting order in place, keeping its place in the queue; the caller
+    /// makes sure something is left. Returns the quantity still resting.
+    pub fn shrink(&mut self, id: OrderId, qty: Decimal) -> Option<Decimal> {
+        let resting = self.index.get_mut(&id)?;
+        let taken = qty.min(resting.remaining);
+        resting.remaining -= taken;
+        let (side, price, remaining) = (resting.side, resting.price, resting.remaining);
+        if let Some(level) = self.side_mut(side).get_mut(&price) {
+            level.qty -= taken;
+        }
+        self.touch(side, price);
+        Some(remaining)
+    }
+
     pub fn get(&self, id: OrderId) -> Option<&Resting> {
         self.index.get(&id)
     }

@@ -28,6 +28,7 @@ pub struct Filters {
     pub max_notional: Decimal,
     pub apply_max_to_market: bool,
     pub max_num_orders: u32,
+    pub max_num_order_amends: u32,
 }
 
 /// One listed symbol.
@@ -132,6 +133,7 @@ impl Filters {
             max_notional: c.max_notional,
             apply_max_to_market: false,
             max_num_orders: c.max_num_orders,
+            max_num_order_amends: c.max_num_order_amends,
         }
     }
 

@@ -12,6 +12,7 @@
 //! execution reports and balance updates for accounts that report (users, not agents).
 
 mod account;
+mod amend;
 mod book;
 mod catalog;
 mod matching;
@@ -32,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 
 pub use account::Accounts;
+pub use amend::Amended;
 pub use book::{Level, OrderBook, Resting};
 pub use catalog::{Catalog, Filters, SymbolDef};
 pub use orders::{OrderFilter, OrderStore, TradeFilter};
@@ -219,21 +221,9 @@ impl Engine {
         cancel_client_id: Option<String>,
         now: i64,
     ) -> Result<Canceled, Reject> {
-        let state = self.symbols.get(symbol.0).ok_or(Reject::UnknownSymbol)?;
-        let id = match (key.order_id, &key.client_order_id) {
-            (Some(id), _) => id,
-            (None, Some(client)) => state
-                .orders
-                .open_by_client(account, client)
-                .ok_or(Reject::UnknownOrder)?,
-            (None, None) => return Err(Reject::UnknownOrder),
-        };
-        let order = state
-            .orders
-            .open(id)
-            .filter(|o| o.account == account)
-            .ok_or(Reject::UnknownOrder)?;
-        check_client_id(order, key)?;
+        let id = self
+            .find_open(account, symbol, key, Reject::UnknownOrder)?
+            .id;
         let cancel_client_id = cancel_client_id.unwrap_or_else(|| self.next_client_id());
         let order = self.close_order(symbol, id, OrderStatus::Canceled, now)?;
         self.report(
@@ -272,6 +262,29 @@ impl Engine {
         ids.into_iter()
             .map(|id| self.cancel(account, symbol, &key(id), None, now))
             .collect()
+    }
+
+    /// The account's open order that `key` names, or `missing` if there is none; `-2039` if
+    /// the order id and client order id disagree.
+    fn find_open(
+        &self,
+        account: AccountId,
+        symbol: SymbolId,
+        key: &OrderKey,
+        missing: Reject,
+    ) -> Result<&Order, Reject> {
+        let state = self.symbols.get(symbol.0).ok_or(Reject::UnknownSymbol)?;
+        let id = match (key.order_id, &key.client_order_id) {
+            (Some(id), _) => Some(id),
+            (None, Some(client)) => state.orders.open_by_client(account, client),
+            (None, None) => None,
+        };
+        let order = id
+            .and_then(|id| state.orders.open(id))
+            .filter(|o| o.account == account)
+            .ok_or(missing)?;
+        check_client_id(order, key)?;
+        Ok(order)
     }
 
     /// Takes an open order off the book, releases its reservation and closes it.

@@ -17,6 +17,8 @@ pub struct OrderStore {
     closed_fifo: VecDeque<OrderId>,
     closed_by_client: HashMap<(AccountId, String), OrderId>,
     trades: HashMap<AccountId, VecDeque<AccountTrade>>,
+    /// How many times each open order has been amended.
+    amends: HashMap<OrderId, u32>,
     limit: usize,
 }
 
@@ -90,6 +92,7 @@ impl OrderStore {
     /// Moves an order out of the open set; keeps it in history when `keep` is set.
     pub fn close(&mut self, id: OrderId, keep: bool) -> Option<Order> {
         let order = self.open.remove(&id)?;
+        self.amends.remove(&id);
         let key = (order.account, order.client_order_id.clone());
         self.open_by_client.remove(&key);
         if let Some(count) = self.open_per_account.get_mut(&order.account) {
@@ -99,6 +102,24 @@ impl OrderStore {
             self.remember(order.clone());
         }
         Some(order)
+    }
+
+    /// Times an open order has been amended.
+    pub fn amend_count(&self, id: OrderId) -> u32 {
+        self.amends.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Counts one amend of an open order and moves it to a new client order id.
+    pub fn record_amend(&mut self, id: OrderId, client_order_id: String) {
+        *self.amends.entry(id).or_default() += 1;
+        let Some(order) = self.open.get_mut(&id) else {
+            return;
+        };
+        self.open_by_client
+            .remove(&(order.account, order.client_order_id.clone()));
+        self.open_by_client
+            .insert((order.account, client_order_id.clone()), id);
+        order.client_order_id = client_order_id;
     }
 
     /// Keeps a closed order that never rested (e.g. a filled taker) in history.

@@ -79,6 +79,8 @@ pub enum ExecType {
     Expired,
     /// Self-trade prevention changed the order (`TRADE_PREVENTION`).
     TradePrevention,
+    /// The order was amended in place (`REPLACED`).
+    Replaced,
 }
 
 /// Self-trade prevention mode; the taker's mode decides what happens when it would match a
@@ -304,4 +306,8 @@ pub enum Reject {
     ClientIdMismatch,
     #[error("unknown symbol")]
     UnknownSymbol,
+    #[error("amend would not reduce the order's quantity")]
+    AmendIncrease,
+    #[error("amend would reduce the order to its executed quantity or below")]
+    AmendBelowExecuted,
 }

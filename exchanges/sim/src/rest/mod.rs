@@ -5,6 +5,7 @@
 //! the caller's IP. This is also where rate-limit enforcement and REST faults hook in.
 
 pub(crate) mod account;
+pub(crate) mod amend;
 mod cancel_replace;
 pub(crate) mod market_data;
 mod market_stats;
@@ -20,7 +21,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 
 use crate::engine::{AccountId, SymbolDef, SymbolId};
@@ -60,6 +61,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(orders::cancel),
         )
         .route("/api/v3/order/test", post(orders::test))
+        .route("/api/v3/order/amend/keepPriority", put(amend::amend))
         .route(
             "/api/v3/order/cancelReplace",
             post(cancel_replace::cancel_replace),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,15 @@ pub(crate) enum Command {
         /// `cancelRestrictions`: cancel only if the order has this status.
         only: Option<OrderStatus>,
         reply: Reply<Result<Canceled, Reject>>,
+    },
+    /// Order amend keep-priority; replies with the amend and the execution id of its report.
+    Amend {
+        account: AccountId,
+        symbol: SymbolId,
+        key: OrderKey,
+        new_client_id: Option<String>,
+        new_qty: Decimal,
+        reply: Reply<Result<(Amended, u64), Reject>>,
     },
     CancelAll {
         account: AccountId,
@@ -258,6 +268,18 @@ impl Venue {
         match cmd {
             Command::Place { order, reply } => {
                 let _ = reply.send(engine.place(order, now));
+            }
+            Command::Amend {
+                account,
+                symbol,
+                key,
+                new_client_id,
+                new_qty,
+                reply,
+            } => {
+                // Reports publish in order right after this command, so the amend's is next.
+                let result = engine.amend(account, symbol, &key, new_client_id, new_qty, now);
+                let _ = reply.send(result.map(|a| (a, self.execution_id + 1)));
             }
             Command::Check { order, reply } => {
                 let _ = reply.send(engine.check(&order));

@@ -59,6 +59,7 @@ pub(crate) fn exec_type(exec_type: ExecType) -> &'static str {
         ExecType::Canceled => "CANCELED",
         ExecType::Expired => "EXPIRED",
         ExecType::TradePrevention => "TRADE_PREVENTION",
+        ExecType::Replaced => "REPLACED",
     }
 }
 

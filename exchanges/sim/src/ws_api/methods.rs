@@ -17,7 +17,7 @@ use super::{Outcome, WsApiSession};
 use crate::auth::{SignedParams, check_signed, ws_payload};
 use crate::engine::AccountId;
 use crate::errors::ApiError;
-use crate::rest::{Params, account, market_data, orders};
+use crate::rest::{Params, account, amend, market_data, orders};
 use crate::wire;
 
 impl WsApiSession {
@@ -49,6 +49,12 @@ impl WsApiSession {
             // Successful cancels weigh 0, failed ones 1 (as REST).
             "order.cancel" => {
                 zero_if_ok(run(signed(1), |a| orders::cancel_op(&state, &p, a)).await)
+            }
+            "order.amend.keepPriority" => {
+                run(signed(amend::AMEND_WEIGHT), |a| {
+                    amend::amend_op(&state, &p, a)
+                })
+                .await
             }
             "order.status" => run(signed(4), |a| orders::query_op(&state, &p, a)).await,
             "openOrders.status" => {
