@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from support import Deadline, Sim, poll
+from support import SYMBOL, Deadline, Sim, poll, rest_get
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 DEMO_API_KEY = "omsd-sim-demo-key"
@@ -83,6 +83,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         raise RuntimeError(f"omsd-sim did not stop within {STOP_TIMEOUT_S}s of SIGTERM") from None
 
 
+def wait_for_first_trade(rest_url: str, log: Path) -> None:
+    """Waits until the synthetic market has traded: its takers come in bursts, so the first
+    trade may follow start-up by a few seconds, and the ticker tests need one."""
+    traded = poll(lambda: rest_get(rest_url, "/api/v3/trades", symbol=SYMBOL, limit=1) or None,
+                  Deadline(STARTUP_TIMEOUT_S))
+    if traded is None:
+        pytest.fail(f"the simulator's market did not trade within {STARTUP_TIMEOUT_S} s\n{log_tail(log)}")
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     workdir = tmp_path_factory.mktemp("omsd-sim")
@@ -99,6 +108,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
     try:
         endpoints = wait_for_endpoints(process, stdout, log)
+        wait_for_first_trade(endpoints["rest"], log)
         yield Sim(
             rest=endpoints["rest"],
             stream=endpoints["stream"],
