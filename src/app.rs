@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::control::{self, AppState};
 use crate::market::{MarketData, MarketHandle};
 use crate::oms::{Oms, OmsHandle, OmsSettings};
+use crate::queues::{QueueProbe, Queues};
 use crate::store::{self, Store};
 use crate::supervisor::{Readiness, Supervisor};
 use crate::telemetry;
@@ -95,8 +96,22 @@ impl App {
         oms.load().await.context("loading the order working set")?;
         supervisor.spawn("order_processor", oms.run());
         supervisor.spawn("market_data", market.run(shutdown.child_token()));
-        spawn_health_sampler(&venues, &tasks, &shutdown);
-        spawn_streams(&venues, &oms_handle, &market_handle, &supervisor, &shutdown);
+        let queues = Queues::default();
+        queues.watch(oms_handle.command_queue());
+        queues.watch(QueueProbe::of(
+            "market_events",
+            None,
+            &market_handle.events_tx(),
+        ));
+        spawn_health_sampler(&venues, &queues, &tasks, &shutdown);
+        spawn_streams(
+            &venues,
+            &oms_handle,
+            &market_handle,
+            &queues,
+            &supervisor,
+            &shutdown,
+        );
 
         let listener = tokio::net::TcpListener::bind(config.control.listen)
             .await
@@ -254,12 +269,14 @@ fn spawn_streams(
     venues: &Venues,
     oms: &OmsHandle,
     market: &MarketHandle,
+    queues: &Queues,
     supervisor: &Supervisor,
     shutdown: &CancellationToken,
 ) {
     for venue in venues.iter() {
         let name = venue.name().to_string();
-        let (user_tx, mut user_rx) = mpsc::channel::<UserEvent>(1024);
+        let (user_tx, mut user_rx) = mpsc::channel::<UserEvent>(USER_EVENT_QUEUE);
+        queues.watch(QueueProbe::of("user_events", Some(&name), &user_tx));
         supervisor.watch(
             "user_stream",
             venue
@@ -282,6 +299,7 @@ fn spawn_streams(
         });
 
         let (market_tx, mut market_rx) = mpsc::channel::<MarketEvent>(crate::market::MARKET_QUEUE);
+        queues.watch(QueueProbe::of("market_stream", Some(&name), &market_tx));
         let symbols = venue
             .instruments
             .values()
@@ -331,12 +349,20 @@ fn spawn_streams(
 /// How long start-up waits for a venue's user stream before reconciling without it.
 const STREAM_WAIT: Duration = Duration::from_secs(10);
 
+/// Events a venue's user stream may queue for the order processor.
+const USER_EVENT_QUEUE: usize = 1024;
+
 /// How often adapters' health snapshots are exported as metrics.
 const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Samples every venue's health into metrics until shutdown.
-fn spawn_health_sampler(venues: &Arc<Venues>, tasks: &TaskTracker, shutdown: &CancellationToken) {
-    let (venues, shutdown) = (venues.clone(), shutdown.clone());
+/// Samples every venue's health and the daemon's queues into metrics until shutdown.
+fn spawn_health_sampler(
+    venues: &Arc<Venues>,
+    queues: &Queues,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let (venues, queues, shutdown) = (venues.clone(), queues.clone(), shutdown.clone());
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(HEALTH_SAMPLE_INTERVAL);
         loop {
@@ -346,6 +372,7 @@ fn spawn_health_sampler(venues: &Arc<Venues>, tasks: &TaskTracker, shutdown: &Ca
                     for venue in venues.iter() {
                         telemetry::venue_health(&venue.exchange.health());
                     }
+                    queues.sample();
                 }
             }
         }

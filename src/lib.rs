@@ -8,6 +8,7 @@
 //! - [`store`]: orders, events, fills and idempotency keys on SQLite or PostgreSQL;
 //! - [`control`]: the HTTP+JSON control port;
 //! - [`supervisor`]: supervision of long-lived tasks and readiness;
+//! - [`queues`]: depth and drops of the daemon's own bounded queues;
 //! - [`telemetry`]: every metric name, logging set-up.
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod market;
 pub mod oms;
+pub mod queues;
 pub mod store;
 pub mod supervisor;
 pub mod telemetry;

@@ -23,6 +23,9 @@ pub const EXECUTION_REPORTS: &str = "omsd_execution_reports_total";
 pub const FILLS: &str = "omsd_fills_total";
 /// Duration of one order send to the venue.
 pub const ORDER_SEND_SECONDS: &str = "omsd_order_send_duration_seconds";
+/// Amends of an order's quantity answered, by outcome (`amended`, `rejected`, `not_open`,
+/// `not_sent`, `unknown`).
+pub const ORDER_AMENDS: &str = "omsd_order_amends_total";
 /// Orders whose send outcome is unknown and had to be resolved by asking the venue.
 pub const UNKNOWN_RESOLUTIONS: &str = "omsd_unknown_order_resolutions_total";
 /// Reconciliation runs against a venue, by outcome.
@@ -91,6 +94,14 @@ pub const STREAM_RECONNECTS: &str = "omsd_venue_stream_reconnects_total";
 /// Items in a bounded adapter queue (`queue="events"`: the channel to the consumer;
 /// `queue="depth_buffer"`: diff events held while snapshots are fetched), per stream.
 pub const QUEUE_DEPTH: &str = "omsd_venue_queue_depth";
+/// Items in one of the daemon's own bounded queues (`queue`: `oms_commands`, `market_events`,
+/// and per venue `user_events`, `market_stream`).
+pub const DAEMON_QUEUE_DEPTH: &str = "omsd_queue_depth";
+/// Items one of the daemon's own bounded queues holds at most.
+pub const DAEMON_QUEUE_CAPACITY: &str = "omsd_queue_capacity";
+/// Items one of the daemon's own bounded queues dropped because it was full (only market
+/// trades are ever dropped; the other queues make their senders wait).
+pub const DAEMON_QUEUE_DROPPED: &str = "omsd_queue_dropped_total";
 /// Items a bounded adapter queue holds at most.
 pub const QUEUE_CAPACITY: &str = "omsd_venue_queue_capacity";
 /// Items dropped because a bounded adapter queue was full.
@@ -195,6 +206,37 @@ pub fn order_sent(venue: &str, elapsed: Duration, outcome: &'static str) {
         .record(elapsed.as_secs_f64());
 }
 
+/// Depth and capacity of one of the daemon's queues (`venue` for per-venue queues).
+pub fn queue_depth(queue: &'static str, venue: Option<&str>, depth: usize, capacity: usize) {
+    let (depth, capacity) = (depth as f64, capacity as f64);
+    match venue {
+        Some(venue) => {
+            let labels = [("queue", queue.to_string()), ("venue", venue.to_string())];
+            gauge!(DAEMON_QUEUE_DEPTH, &labels).set(depth);
+            gauge!(DAEMON_QUEUE_CAPACITY, &labels).set(capacity);
+        }
+        None => {
+            gauge!(DAEMON_QUEUE_DEPTH, "queue" => queue).set(depth);
+            gauge!(DAEMON_QUEUE_CAPACITY, "queue" => queue).set(capacity);
+        }
+    }
+}
+
+/// Items one of the daemon's queues dropped (0 registers the series).
+pub fn queue_dropped(queue: &'static str, venue: Option<&str>, dropped: u64) {
+    match venue {
+        Some(venue) => {
+            counter!(DAEMON_QUEUE_DROPPED, "queue" => queue, "venue" => venue.to_string())
+                .increment(dropped)
+        }
+        None => counter!(DAEMON_QUEUE_DROPPED, "queue" => queue).increment(dropped),
+    }
+}
+
+pub fn order_amend(venue: &str, outcome: &'static str) {
+    counter!(ORDER_AMENDS, "venue" => venue.to_string(), "outcome" => outcome).increment(1);
+}
+
 pub fn unknown_resolved(venue: &str, order_id: i64, outcome: &'static str) {
     tracing::warn!(
         venue,
@@ -282,6 +324,7 @@ pub fn market_trades(venue: &str, count: u64) {
 pub fn market_events_dropped(venue: &str, count: u64) {
     tracing::warn!(venue, count, "market data dropped: queue full");
     counter!(MARKET_EVENTS_DROPPED, "venue" => venue.to_string()).increment(count);
+    queue_dropped("market_events", None, count);
 }
 
 pub fn http_request(endpoint: &'static str, status: u16, elapsed: Duration) {

@@ -370,6 +370,100 @@ async fn resting_order_cancels_and_survives_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amend_lowers_a_resting_order_in_place_until_the_venue_refuses() {
+    use exchange_core::Exchange;
+    let Some(mut stack) = Stack::start(Backend::Sqlite).await else {
+        return;
+    };
+    let resting = (stack.best_ask().await * Decimal::new(90, 2)).round_dp(2);
+    let body = json!({
+        "venue": "binance", "symbol": "BTC-USDT", "side": "buy", "type": "limit",
+        "quantity": "0.02", "price": resting.to_string(), "time_in_force": "gtc",
+    });
+    let (status, order) = stack.post_order(Some("amend-e2e-1"), &body).await;
+    assert_eq!((status, &order["status"]), (201, &json!("new")), "{order}");
+    let id = order["id"].as_i64().unwrap();
+    let path = format!("/v1/orders/{id}");
+    let venue_order = order["venue_order_id"].clone();
+
+    // Refused locally: not lower, off the lot step, malformed, unknown fields, unknown order.
+    for (body, code) in [
+        (json!({"quantity": "0.02"}), "invalid_quantity"),
+        (json!({"quantity": "0.000001"}), "invalid_quantity"),
+        (json!({"quantity": "-1"}), "invalid_quantity"),
+        (json!({"quantity": "abc"}), "invalid_decimal"),
+        (json!({"quantity": "0.01", "price": "1"}), "invalid_request"),
+    ] {
+        let (status, answer) = stack.patch_json(&path, &body).await;
+        assert_eq!(
+            (status, &answer["error"]["code"]),
+            (400, &json!(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (status, answer) = stack
+        .patch_json("/v1/orders/987654", &json!({"quantity": "0.01"}))
+        .await;
+    assert_eq!(status, 404, "{answer}");
+
+    // The venue allows ten amends per order; each keeps the order id and client order id.
+    let mut quantity = Decimal::new(20, 3);
+    for _ in 0..10 {
+        quantity -= Decimal::new(1, 3);
+        let (status, amended) = stack
+            .patch_json(&path, &json!({"quantity": quantity.to_string()}))
+            .await;
+        assert_eq!(status, 200, "{amended}");
+        assert_eq!(
+            amended["quantity"],
+            json!(quantity.normalize().to_string()),
+            "{amended}"
+        );
+        assert_eq!(amended["status"], json!("new"), "{amended}");
+        assert_eq!(amended["venue_order_id"], venue_order, "{amended}");
+        assert_eq!(amended["client_order_id"], order["client_order_id"]);
+    }
+    let (status, refused) = stack.patch_json(&path, &json!({"quantity": "0.005"})).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (409, &json!("amend_rejected")),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("MAX_NUM_ORDER_AMENDS"),
+        "{refused}"
+    );
+
+    // The venue holds the amended quantity, and so does omsd after a restart.
+    let venue = stack
+        .venue_client()
+        .query_order("BTCUSDT", order["client_order_id"].as_str().unwrap())
+        .await
+        .expect("venue order");
+    assert_eq!(venue.quantity, quantity);
+    stack.restart().await;
+    let (_, after) = stack.get_json(&path).await;
+    assert_eq!(
+        after["quantity"],
+        json!(quantity.normalize().to_string()),
+        "{after}"
+    );
+    stack.assert_orders_match_venue().await;
+    let (status, canceled) = stack.delete_json(&path).await;
+    assert_eq!((status, &canceled["status"]), (200, &json!("canceled")));
+    let (status, late) = stack.patch_json(&path, &json!({"quantity": "0.001"})).await;
+    assert_eq!(
+        (status, &late["error"]["code"]),
+        (409, &json!("order_not_amendable")),
+        "{late}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_open_on_the_venue_under_our_prefix_are_adopted() {
     use exchange_core::{Exchange, NewOrder};
     let Some(mut stack) = Stack::start(Backend::Sqlite).await else {

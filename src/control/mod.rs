@@ -44,7 +44,10 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/orders", get(orders::list).post(orders::submit))
-        .route("/v1/orders/{id}", get(orders::get).delete(orders::cancel))
+        .route(
+            "/v1/orders/{id}",
+            get(orders::get).delete(orders::cancel).patch(orders::amend),
+        )
         .route("/v1/venues", get(venues))
         .route("/v1/balances", get(ops::balances))
         .route(

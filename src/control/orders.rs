@@ -1,4 +1,4 @@
-//! Order endpoints: submit (with `Idempotency-Key`), get, list with filters, cancel.
+//! Order endpoints: submit (with `Idempotency-Key`), get, list with filters, cancel, amend.
 //!
 //! Request bodies are parsed here with errors that name the field; everything the daemon can
 //! check locally is refused with a 4xx before the OMS writes or sends anything.
@@ -166,6 +166,41 @@ pub async fn cancel(
         _ => None,
     };
     Ok(Json(view(&state, id, detail).await?))
+}
+
+/// `PATCH /v1/orders/{id}` body: the new, lower quantity (a JSON string).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmendBody {
+    quantity: String,
+}
+
+/// `PATCH /v1/orders/{id}` with `{"quantity": "..."}`: lowers an open order's quantity in place,
+/// keeping its queue priority. 200 with the order once the venue amended it; 202 with the order
+/// as it is when the venue has not answered within `submit_wait` (the amend is still under
+/// way); 409 when the venue refused it or the order cannot be amended.
+pub async fn amend(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    let id = order_id(&raw)?;
+    let body: AmendBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_request", format!("invalid amend request: {e}"))
+    })?;
+    let quantity = decimal("quantity", &body.quantity)?;
+    if quantity <= Decimal::ZERO {
+        return Err(ApiError::bad_request(
+            "invalid_quantity",
+            "quantity must be positive (cancel the order to remove it)",
+        ));
+    }
+    let answered = state.oms.amend(id, quantity).await?;
+    match tokio::time::timeout(state.submit_wait, answered).await {
+        Ok(Ok(Ok(detail))) => Ok((StatusCode::OK, Json(view(&state, id, Some(detail)).await?))),
+        Ok(Ok(Err(e))) => Err(e.into()),
+        _ => Ok((StatusCode::ACCEPTED, Json(view(&state, id, None).await?))),
+    }
 }
 
 /// Query parameters of `GET /v1/orders`.

@@ -54,6 +54,11 @@ pub(crate) enum Command {
         order_id: i64,
         reply: oneshot::Sender<Result<oneshot::Receiver<OrderDetail>, OmsError>>,
     },
+    Amend {
+        order_id: i64,
+        quantity: rust_decimal::Decimal,
+        reply: super::amend::AmendReply,
+    },
     Get {
         ids: Vec<i64>,
         reply: oneshot::Sender<Vec<Option<OrderDetail>>>,
@@ -77,6 +82,11 @@ pub(crate) enum Command {
     },
     /// The venue's answer to a cancel request.
     CancelAnswered {
+        order_id: i64,
+        result: Result<OrderSnapshot, ExchangeError>,
+    },
+    /// The venue's answer to an amend request.
+    AmendAnswered {
         order_id: i64,
         result: Result<OrderSnapshot, ExchangeError>,
     },
@@ -160,8 +170,10 @@ impl Command {
     fn order_scope(&self) -> Option<i64> {
         match self {
             Command::Cancel { order_id, .. }
+            | Command::Amend { order_id, .. }
             | Command::Placed { order_id, .. }
             | Command::CancelAnswered { order_id, .. }
+            | Command::AmendAnswered { order_id, .. }
             | Command::Observed { order_id, .. }
             | Command::Backfill { order_id, .. }
             | Command::NotFound { order_id, .. } => Some(*order_id),
@@ -329,6 +341,10 @@ impl Oms {
                     let _ = reply.send(Err(OmsError::shutting_down()));
                     return;
                 }
+                Command::Amend { reply, .. } => {
+                    let _ = reply.send(Err(OmsError::shutting_down()));
+                    return;
+                }
                 other => return self.dispatch_live(other),
             }
         }
@@ -345,6 +361,11 @@ impl Oms {
         match cmd {
             Command::Submit { req, reply } => self.submit(req, reply),
             Command::Cancel { order_id, reply } => self.cancel(order_id, reply),
+            Command::Amend {
+                order_id,
+                quantity,
+                reply,
+            } => self.amend(order_id, quantity, reply),
             Command::Get { ids, reply } => {
                 let found = ids.iter().map(|id| self.work.detail(*id)).collect();
                 let _ = reply.send(found);
@@ -366,6 +387,7 @@ impl Oms {
             Command::CancelAnswered { order_id, result } => {
                 self.on_cancel_answered(order_id, result)
             }
+            Command::AmendAnswered { order_id, result } => self.on_amend_answered(order_id, result),
             Command::Observed {
                 order_id,
                 obs,
@@ -444,8 +466,14 @@ impl Oms {
             }
             Ok(None) => {
                 for cmd in self.parked.remove(&order_id).unwrap_or_default() {
-                    if let Command::Cancel { reply, .. } = cmd {
-                        let _ = reply.send(Err(OmsError::NotFound(order_id)));
+                    match cmd {
+                        Command::Cancel { reply, .. } => {
+                            let _ = reply.send(Err(OmsError::NotFound(order_id)));
+                        }
+                        Command::Amend { reply, .. } => {
+                            let _ = reply.send(Err(OmsError::NotFound(order_id)));
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::actor::{Oms, now_ms};
-use super::state::{NextState, Observation, next_state};
+use super::state::{NextState, Observation, amended_quantity, next_state};
 use crate::store::{FillRecord, OrderChange, OrderRecord};
 use crate::telemetry;
 
@@ -23,6 +23,8 @@ pub(super) enum Target {
     Local(OrderStatus),
     /// Only fills (a backfill); the order's state is left as it is.
     Fills,
+    /// No change, only an audit event with this detail (an amend asked for or refused).
+    Note(serde_json::Value),
 }
 
 /// One change to apply, with the fills it reports and a short event kind for the audit row.
@@ -60,6 +62,7 @@ impl Change {
                 cumulative_quote: r.cumulative_quote,
                 venue_order_id: Some(r.venue_order_id.clone()),
                 reject_reason,
+                quantity: Some(r.quantity),
                 authoritative: false,
                 inferred: false,
             },
@@ -82,6 +85,7 @@ impl Change {
                 cumulative_quote: Decimal::ZERO,
                 venue_order_id: None,
                 reject_reason: Some(reason),
+                quantity: None,
                 authoritative: false,
                 inferred,
             },
@@ -95,6 +99,15 @@ impl Change {
             target: Target::Fills,
             fills,
             kind: "backfill",
+        }
+    }
+
+    /// An audit event about the order that changes nothing in it.
+    pub(super) fn note(kind: &'static str, detail: serde_json::Value) -> Change {
+        Change {
+            target: Target::Note(detail),
+            fills: Vec::new(),
+            kind,
         }
     }
 
@@ -115,6 +128,7 @@ pub(super) fn observation(s: &OrderSnapshot, authoritative: bool) -> Observation
         cumulative_quote: s.cumulative_quote,
         venue_order_id: Some(s.venue_order_id.clone()),
         reject_reason: None,
+        quantity: Some(s.quantity),
         authoritative,
         inferred: false,
     }
@@ -137,7 +151,11 @@ impl Oms {
                 status_inferred: false,
                 revised: false,
             }),
-            Target::Fills => None,
+            Target::Fills | Target::Note(_) => None,
+        };
+        let amended = match &change.target {
+            Target::Observed(obs) => amended_quantity(current, obs),
+            _ => None,
         };
         let mut new_fills: Vec<FillRecord> = Vec::new();
         for fill in &change.fills {
@@ -158,7 +176,8 @@ impl Oms {
                 revised: true,
             });
         }
-        if next.is_none() && new_fills.is_empty() {
+        let note = matches!(change.target, Target::Note(_));
+        if next.is_none() && new_fills.is_empty() && amended.is_none() && !note {
             self.work.evict_if_done(order_id);
             return if change.fills.is_empty() {
                 "stale"
@@ -174,6 +193,9 @@ impl Oms {
             order.cumulative_quote = n.cumulative_quote;
             order.status_inferred = n.status_inferred;
         }
+        if let Some(quantity) = amended {
+            order.quantity = quantity;
+        }
         let detail = match &change.target {
             Target::Observed(obs) => {
                 if obs.venue_order_id.is_some() {
@@ -188,6 +210,7 @@ impl Oms {
                     "authoritative": obs.authoritative,
                     "inferred": obs.inferred,
                     "reason": obs.reject_reason,
+                    "amended_quantity": amended.map(|q| q.to_string()),
                     "new_fills": new_fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>(),
                 })
             }
@@ -195,6 +218,7 @@ impl Oms {
             Target::Fills => {
                 json!({ "new_fills": new_fills.iter().map(|f| f.trade_id.clone()).collect::<Vec<_>>() })
             }
+            Target::Note(detail) => detail.clone(),
         };
         let revised = next.as_ref().is_some_and(|n| n.revised);
         let time_ms = now_ms();
@@ -210,6 +234,7 @@ impl Oms {
             status: order.status,
             filled_quantity: order.filled_quantity,
             cumulative_quote: order.cumulative_quote,
+            quantity: amended,
             venue_order_id: order.venue_order_id.clone(),
             reject_reason: order.reject_reason.clone(),
             event_kind: if revised { "revised" } else { change.kind }.to_string(),

@@ -41,6 +41,8 @@ const LINGER_MAX_ROWS: usize = 1024;
 pub(super) enum Effect {
     /// Send a cancel of the order.
     Cancel(i64),
+    /// Send an amend of the order to this quantity.
+    Amend(i64, rust_decimal::Decimal),
     /// Answer a caller.
     Reply(Box<dyn FnOnce() + Send>),
 }
@@ -459,6 +461,7 @@ impl Oms {
         for effect in effects {
             match effect {
                 Effect::Cancel(id) => super::resolve::spawn_cancel(self, id),
+                Effect::Amend(id, quantity) => super::resolve::spawn_amend(self, id, quantity),
                 Effect::Reply(reply) => reply(),
             }
         }

@@ -11,11 +11,13 @@
 //!
 //! Layout: `actor` (the loop and the turn), `commit` (group commit and store outages),
 //! `working` (the in-memory working set), `submit` (submits, cancels, the kill switch),
+//! `amend` (quantity amends),
 //! `apply` (observations, fills, revisions), `resolve` (venue calls for one order),
 //! `reconcile` (whole-venue reconciliation), `risk` and `limits` (pre-trade checks), `state`
 //! (the pure state machine), `ids` (deterministic client order ids).
 
 mod actor;
+mod amend;
 mod answers;
 mod apply;
 mod commit;
@@ -190,6 +192,25 @@ impl OmsHandle {
         self.request(Command::Cancel { order_id, reply }, rx).await
     }
 
+    /// Amends an open order's quantity down, keeping its queue priority; the receiver yields
+    /// the order once the venue answered the amend (or why it was not amended).
+    pub async fn amend(
+        &self,
+        order_id: i64,
+        quantity: Decimal,
+    ) -> Result<oneshot::Receiver<Result<OrderDetail, OmsError>>, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.request(
+            Command::Amend {
+                order_id,
+                quantity,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
     /// One order with its fills: live orders from memory, the others from the store.
     pub async fn get(&self, order_id: i64) -> Result<Option<OrderDetail>, OmsError> {
         let (reply, rx) = oneshot::channel();
@@ -260,6 +281,11 @@ impl OmsHandle {
         let (reply, rx) = oneshot::channel();
         self.send(Command::GetBalances { reply }).await?;
         rx.await.map_err(|_| OmsError::shutting_down())
+    }
+
+    /// A probe of the actor's command queue, for its depth gauge.
+    pub fn command_queue(&self) -> crate::queues::QueueProbe {
+        crate::queues::QueueProbe::of("oms_commands", None, &self.cmd_tx)
     }
 
     /// Live order events.

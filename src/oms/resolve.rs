@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use exchange_core::{Exchange, ExchangeError, ExecutionReport, NewOrder, Placement};
+use std::sync::Arc;
+
+use exchange_core::{Exchange, ExchangeError, ExecutionReport, NewOrder, OrderSnapshot, Placement};
 
 use super::actor::{Command, Oms};
 use super::apply::observation;
@@ -76,6 +78,40 @@ pub(super) fn spawn_place(oms: &Oms, order_id: i64) {
 }
 
 pub(super) fn spawn_cancel(oms: &Oms, order_id: i64) {
+    spawn_order_call(
+        oms,
+        order_id,
+        |exchange, symbol, client_order_id| async move {
+            exchange.cancel_order(&symbol, &client_order_id).await
+        },
+        |order_id, result| Command::CancelAnswered { order_id, result },
+    );
+}
+
+pub(super) fn spawn_amend(oms: &Oms, order_id: i64, quantity: rust_decimal::Decimal) {
+    spawn_order_call(
+        oms,
+        order_id,
+        move |exchange, symbol, client_order_id| async move {
+            exchange
+                .amend_order(&symbol, &client_order_id, quantity)
+                .await
+        },
+        |order_id, result| Command::AmendAnswered { order_id, result },
+    );
+}
+
+/// Runs one venue call about a live order (given its venue symbol and client order id) under
+/// the request deadline, and reports the answer to the actor as `answer` builds it.
+fn spawn_order_call<F, Fut>(
+    oms: &Oms,
+    order_id: i64,
+    call: F,
+    answer: fn(i64, Result<OrderSnapshot, ExchangeError>) -> Command,
+) where
+    F: FnOnce(Arc<dyn Exchange>, String, String) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<OrderSnapshot, ExchangeError>> + Send,
+{
     let Some(live) = oms.work.get(order_id) else {
         return;
     };
@@ -88,11 +124,9 @@ pub(super) fn spawn_cancel(oms: &Oms, order_id: i64) {
         live.order.client_order_id.clone(),
     );
     oms.tasks.spawn(async move {
-        let call = venue.exchange.cancel_order(&symbol, &client_order_id);
+        let call = call(venue.exchange.clone(), symbol, client_order_id);
         let result = with_deadline(deadline, call).await;
-        let _ = cmd_tx
-            .send(Command::CancelAnswered { order_id, result })
-            .await;
+        let _ = cmd_tx.send(answer(order_id, result)).await;
     });
 }
 

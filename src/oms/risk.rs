@@ -87,7 +87,7 @@ pub fn venue_accepts_orders(venue: &Venue) -> Result<(), OmsError> {
     Ok(())
 }
 
-fn violation_code(v: &FilterViolation) -> &'static str {
+pub(super) fn violation_code(v: &FilterViolation) -> &'static str {
     match v {
         FilterViolation::NonPositiveQuantity
         | FilterViolation::QuantityOffStep { .. }

@@ -15,6 +15,8 @@ pub struct Observation {
     pub cumulative_quote: Decimal,
     pub venue_order_id: Option<String>,
     pub reject_reason: Option<String>,
+    /// The order's quantity as the venue states it (lower than ours after an amend).
+    pub quantity: Option<Decimal>,
     /// A direct answer to a query (REST) rather than a streamed event: it may correct a local
     /// state such as `pending_cancel` or `unknown` even when that looks like a step back.
     pub authoritative: bool,
@@ -111,6 +113,17 @@ pub fn next_state(current: &OrderRecord, obs: &Observation) -> Option<NextState>
     })
 }
 
+/// The quantity an observation amends the order to, if any. An amend only ever lowers an
+/// order's quantity, and never below what executed, so a lower quantity the venue states is
+/// the amended one and a higher one is a report from before the amend: the quantity, like the
+/// state, never moves back.
+pub fn amended_quantity(current: &OrderRecord, obs: &Observation) -> Option<Decimal> {
+    let quantity = obs.quantity.filter(|_| !obs.inferred)?;
+    let floor = current.filled_quantity.max(obs.filled_quantity);
+    (quantity > Decimal::ZERO && quantity < current.quantity && quantity >= floor)
+        .then_some(quantity)
+}
+
 /// Whether a late failure of a send may still change an order: only a state that omsd set
 /// itself while waiting for the venue (`pending_new`, `pending_cancel`) may become `unknown`;
 /// a state the venue reported is never overwritten by a failed call.
@@ -170,6 +183,7 @@ pub(super) mod tests {
             cumulative_quote: filled * dec!(100),
             venue_order_id: Some("1".into()),
             reject_reason: None,
+            quantity: None,
             authoritative,
             inferred: false,
         }
@@ -240,6 +254,30 @@ pub(super) mod tests {
                 "{cur:?}({cur_filled}) + {seen:?}({seen_filled}, auth={auth})"
             );
         }
+    }
+
+    #[test]
+    fn quantity_only_moves_down_to_what_the_venue_amended_it_to() {
+        let current = order(PartiallyFilled, dec!(0.3));
+        let with = |q: Decimal, inferred: bool| Observation {
+            quantity: Some(q),
+            inferred,
+            ..obs(PartiallyFilled, dec!(0.3), false)
+        };
+        assert_eq!(
+            amended_quantity(&current, &with(dec!(0.5), false)),
+            Some(dec!(0.5))
+        );
+        // A report from before the amend, the same quantity, below the executed quantity, an
+        // inference or no quantity at all change nothing.
+        for q in [dec!(2), current.quantity, dec!(0.2), Decimal::ZERO] {
+            assert_eq!(amended_quantity(&current, &with(q, false)), None, "{q}");
+        }
+        assert_eq!(amended_quantity(&current, &with(dec!(0.5), true)), None);
+        assert_eq!(
+            amended_quantity(&current, &obs(PartiallyFilled, dec!(0.3), true)),
+            None
+        );
     }
 
     #[test]

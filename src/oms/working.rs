@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::OrderDetail;
+use super::{OmsError, OrderDetail};
 use crate::store::{FillRecord, OrderRecord};
 
 /// Most idempotency keys kept in memory; older ones are found by the store's unique index.
@@ -23,6 +23,16 @@ pub(super) const MAX_KEYS: usize = 200_000;
 /// Most recently final orders kept in memory, and the longest they are kept.
 const RECENT_MAX: usize = 16_384;
 const RECENT_FOR: Duration = Duration::from_secs(30);
+
+/// A caller waiting for the venue's answer to an amend.
+pub(super) type AmendWaiter = oneshot::Sender<Result<OrderDetail, OmsError>>;
+
+/// An amend sent to the venue and not answered yet.
+pub(super) struct PendingAmend {
+    /// The quantity asked for.
+    pub quantity: Decimal,
+    pub waiter: AmendWaiter,
+}
 
 /// One live order.
 pub(super) struct LiveOrder {
@@ -45,6 +55,8 @@ pub(super) struct LiveOrder {
     pub fill_fetches: u32,
     /// Changes to this order written to no committed batch yet.
     pub unwritten: u32,
+    /// The amend in flight, if any (one at a time per order).
+    pub amend: Option<PendingAmend>,
 }
 
 impl LiveOrder {
@@ -60,6 +72,7 @@ impl LiveOrder {
             fetching_fills: false,
             fill_fetches: 0,
             unwritten: 0,
+            amend: None,
         }
     }
 
@@ -111,6 +124,7 @@ impl LiveOrder {
             && !self.fetching_fills
             && self.send_waiters.is_empty()
             && self.cancel_waiters.is_empty()
+            && self.amend.is_none()
             && self.fills_complete()
     }
 }

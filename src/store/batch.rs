@@ -39,13 +39,14 @@ where
 }
 
 /// The final state a batch leaves one order row in: the last change to it, except that a
-/// venue order id or reject reason a later change leaves unset keeps the earlier one (as the
-/// stored value is kept when a change leaves it unset).
+/// venue order id, reject reason or amended quantity a later change leaves unset keeps the
+/// earlier one (as the stored value is kept when a change leaves it unset).
 struct RowUpdate<'a> {
     order_id: i64,
     status: OrderStatus,
     filled_quantity: Decimal,
     cumulative_quote: Decimal,
+    quantity: Option<Decimal>,
     venue_order_id: Option<&'a str>,
     reject_reason: Option<&'a str>,
     status_inferred: bool,
@@ -64,6 +65,9 @@ fn fold_changes(changes: &[OrderChange]) -> Vec<RowUpdate<'_>> {
             status: change.status,
             filled_quantity: change.filled_quantity,
             cumulative_quote: change.cumulative_quote,
+            quantity: change
+                .quantity
+                .or(earlier.and_then(|e: &RowUpdate<'_>| e.quantity)),
             venue_order_id: change
                 .venue_order_id
                 .as_deref()
@@ -114,9 +118,10 @@ const INSERT_ORDERS: &str = "INSERT INTO orders (venue, account, symbol, venue_s
 const INSERT_KEYS: &str = "INSERT INTO idempotency_keys (key, order_id, request_hash, created_at) ";
 /// The columns of `v` are bound in this order by `update_orders`.
 const UPDATE_ORDERS: &str = "WITH v (order_id, status, filled_quantity, cumulative_quote, \
-     venue_order_id, reject_reason, status_inferred, updated_at) AS (";
+     quantity, venue_order_id, reject_reason, status_inferred, updated_at) AS (";
 const UPDATE_ORDERS_TAIL: &str = ") UPDATE orders SET status = v.status, \
      filled_quantity = v.filled_quantity, cumulative_quote = v.cumulative_quote, \
+     quantity = COALESCE(v.quantity, orders.quantity), \
      venue_order_id = COALESCE(v.venue_order_id, orders.venue_order_id), \
      reject_reason = COALESCE(v.reject_reason, orders.reject_reason), \
      status_inferred = v.status_inferred, updated_at = v.updated_at \
@@ -257,11 +262,12 @@ where
         updates: &[RowUpdate<'_>],
     ) -> Result<(), StoreError> {
         let tail = UPDATE_ORDERS_TAIL;
-        let rows = Self::run_values(tx, (UPDATE_ORDERS, tail), 8, updates, |t, u| {
+        let rows = Self::run_values(tx, (UPDATE_ORDERS, tail), 9, updates, |t, u| {
             bind(t, Cast::NONE, u.order_id);
             bind(t, Cast::NONE, u.status.as_str().to_owned());
             bind(t, DB::DECIMAL, u.filled_quantity.to_string());
             bind(t, DB::DECIMAL, u.cumulative_quote.to_string());
+            bind(t, DB::DECIMAL, u.quantity.map(|q| q.to_string()));
             bind(t, Cast::NONE, u.venue_order_id.map(str::to_owned));
             bind(t, Cast::NONE, u.reject_reason.map(str::to_owned));
             bind(t, Cast::NONE, u.status_inferred);
@@ -327,6 +333,7 @@ mod tests {
             status: OrderStatus::New,
             filled_quantity: Decimal::ZERO,
             cumulative_quote: Decimal::ZERO,
+            quantity: None,
             venue_order_id: venue_order_id.map(str::to_owned),
             reject_reason: reason.map(str::to_owned),
             event_kind: "ack".into(),

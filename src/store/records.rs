@@ -85,6 +85,8 @@ pub struct OrderChange {
     pub status: OrderStatus,
     pub filled_quantity: Decimal,
     pub cumulative_quote: Decimal,
+    /// The order's new quantity after an amend; `None` leaves it as stored.
+    pub quantity: Option<Decimal>,
     pub venue_order_id: Option<String>,
     pub reject_reason: Option<String>,
     /// Short bounded event kind for the audit row, e.g. `ack`, `execution`, `cancel_requested`.

@@ -243,6 +243,18 @@ impl Stack {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    pub async fn patch_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("control port answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
     pub async fn delete_json(&self, path: &str) -> (u16, Value) {
         let resp = self
             .http

@@ -35,6 +35,7 @@ use exchange_core::{
     Balance, BookSnapshot, Exchange, ExchangeError, Fill, Instrument, MarketEvent, NewOrder,
     OrderSnapshot, Placement, ReconnectReason, UserEvent, VenueHealth, VenueId,
 };
+use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -238,6 +239,22 @@ impl Exchange for BinanceExchange {
             .rest
             .cancel_order(venue_symbol, client_order_id)
             .await?;
+        self.shared.owed.owe(client_order_id);
+        self.snapshot(raw)
+    }
+
+    async fn amend_order(
+        &self,
+        venue_symbol: &str,
+        client_order_id: &str,
+        new_quantity: Decimal,
+    ) -> Result<OrderSnapshot, ExchangeError> {
+        let raw = self
+            .shared
+            .rest
+            .amend_order(venue_symbol, client_order_id, new_quantity)
+            .await?;
+        // The venue reports the amend on the user stream (`REPLACED`).
         self.shared.owed.owe(client_order_id);
         self.snapshot(raw)
     }

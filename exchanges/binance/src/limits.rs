@@ -247,6 +247,13 @@ pub(crate) const PLACE_ORDER: Endpoint = Endpoint {
 /// `DELETE /api/v3/order` by client order id: a repeat is at worst "unknown order".
 pub(crate) const CANCEL_ORDER: Endpoint =
     Endpoint::new("cancel_order", Class::Orders, Lane::Order, 1);
+/// `PUT /api/v3/order/amend/keepPriority` (weight 4, no unfilled-order count). Not repeated
+/// blindly: a second amend to the same quantity is refused, so an unknown outcome is resolved
+/// by querying the order.
+pub(crate) const AMEND_ORDER: Endpoint = Endpoint {
+    idempotent: false,
+    ..Endpoint::new("amend_order", Class::Orders, Lane::Order, 4)
+};
 // Order resolution: on the order lane, so heavy market-data traffic cannot hold it back.
 pub(crate) const QUERY_ORDER: Endpoint =
     Endpoint::new("query_order", Class::Account, Lane::Order, 4);
@@ -406,6 +413,7 @@ mod tests {
         const { assert!(!PLACE_ORDER.idempotent && CANCEL_ORDER.idempotent) };
         let lanes = [
             (PLACE_ORDER, Lane::Order),
+            (AMEND_ORDER, Lane::Order),
             (QUERY_ORDER, Lane::Order),
             (OPEN_ORDERS_SYMBOL, Lane::Order),
             (OPEN_ORDERS_ALL, Lane::Order),

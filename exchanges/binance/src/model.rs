@@ -123,7 +123,8 @@ pub(crate) struct BinanceOrder {
     pub time: Option<i64>,
     #[serde(default)]
     pub price: Option<Decimal>,
-    #[serde(default)]
+    /// `origQty`; an amend answer's `amendedOrder` calls it `qty`.
+    #[serde(default, alias = "qty")]
     pub orig_qty: Option<Decimal>,
     #[serde(default)]
     pub executed_qty: Option<Decimal>,
@@ -139,6 +140,19 @@ pub(crate) struct BinanceOrder {
     pub side: Option<String>,
     #[serde(default)]
     pub fills: Vec<BinanceOrderFill>,
+}
+
+/// The answer to an amend keep-priority:
+/// `{"transactTime":1741926410242,"executionId":75,"amendedOrder":{"symbol":"BTCUSDT",
+/// "orderId":33,"orderListId":-1,"origClientOrderId":"a","clientOrderId":"a","price":"6.0",
+/// "qty":"5.0","executedQty":"0.0", ... ,"status":"NEW","timeInForce":"GTC","type":"LIMIT",
+/// "side":"SELL", ...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BinanceAmend {
+    #[serde(default)]
+    pub transact_time: Option<i64>,
+    pub amended_order: BinanceOrder,
 }
 
 /// One fill of a FULL order answer:

@@ -17,6 +17,7 @@ pub(crate) const TIME: &str = "/api/v3/time";
 pub(crate) const EXCHANGE_INFO: &str = "/api/v3/exchangeInfo";
 pub(crate) const DEPTH: &str = "/api/v3/depth";
 pub(crate) const ORDER: &str = "/api/v3/order";
+pub(crate) const AMEND_KEEP_PRIORITY: &str = "/api/v3/order/amend/keepPriority";
 pub(crate) const OPEN_ORDERS: &str = "/api/v3/openOrders";
 pub(crate) const ALL_ORDERS: &str = "/api/v3/allOrders";
 pub(crate) const ACCOUNT: &str = "/api/v3/account";

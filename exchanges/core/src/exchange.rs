@@ -6,6 +6,7 @@
 //! the cancellation token fires.
 
 use async_trait::async_trait;
+use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -88,6 +89,18 @@ pub trait Exchange: Send + Sync + 'static {
         &self,
         venue_symbol: &str,
         client_order_id: &str,
+    ) -> Result<OrderSnapshot, ExchangeError>;
+
+    /// Reduces an open order's quantity to `new_quantity`, keeping its place in the queue and
+    /// its client order id (Binance `order/amend/keepPriority`). `Rejected` when the venue
+    /// refuses (not below the current quantity, not above what executed, too many amends),
+    /// `NotFound` when it has no such open order, `Unknown` when the outcome is not known:
+    /// query the order, whose quantity shows whether the amend happened.
+    async fn amend_order(
+        &self,
+        venue_symbol: &str,
+        client_order_id: &str,
+        new_quantity: Decimal,
     ) -> Result<OrderSnapshot, ExchangeError>;
 
     /// The venue's current view of an order; `NotFound` if the venue has no such order.

@@ -34,11 +34,23 @@ pub enum Send {
     Duplicate,
 }
 
+/// How the venue answers the next amend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amend {
+    /// Apply it when the venue's rules allow, and answer.
+    Apply,
+    /// Apply it but lose the answer (outcome unknown).
+    ApplyLost,
+    /// Never receive it, and lose the answer (outcome unknown).
+    Lost,
+}
+
 #[derive(Default)]
 struct State {
     orders: HashMap<String, OrderSnapshot>,
     trades: Vec<Fill>,
     script: VecDeque<Send>,
+    amends: VecDeque<Amend>,
     hidden: Vec<String>,
     next_id: u64,
     /// Whether to hold each answer until `release` (to let a report overtake it).
@@ -76,6 +88,11 @@ impl FakeVenue {
     /// Scripts the answers to the next sends.
     pub fn script(&self, sends: &[Send]) {
         self.with(|s| s.script.extend(sends.iter().copied()));
+    }
+
+    /// Scripts the answers to the next amends.
+    pub fn script_amends(&self, amends: &[Amend]) {
+        self.with(|s| s.amends.extend(amends.iter().copied()));
     }
 
     /// Holds send answers until [`FakeVenue::release`].
@@ -259,6 +276,44 @@ impl Exchange for FakeVenue {
     async fn cancel_order(&self, _symbol: &str, cid: &str) -> Result<OrderSnapshot, ExchangeError> {
         self.visible(cid).ok_or_else(not_found)?;
         self.cancel_now(cid).ok_or_else(not_found)
+    }
+
+    async fn amend_order(
+        &self,
+        _symbol: &str,
+        cid: &str,
+        new_quantity: Decimal,
+    ) -> Result<OrderSnapshot, ExchangeError> {
+        let step = self.with(|s| s.amends.pop_front().unwrap_or(Amend::Apply));
+        if step == Amend::Lost {
+            return Err(ExchangeError::unknown("connection reset"));
+        }
+        self.visible(cid).ok_or_else(not_found)?;
+        let amended = self.with(|s| {
+            let order = s
+                .orders
+                .get_mut(cid)
+                .filter(|o| !o.status.is_terminal())
+                .ok_or_else(not_found)?;
+            if new_quantity >= order.quantity {
+                return Err(ExchangeError::Rejected {
+                    code: Some(-2038),
+                    message: "Order amend (quantity increase) rejected.".into(),
+                });
+            }
+            if new_quantity <= order.filled_quantity {
+                return Err(ExchangeError::Rejected {
+                    code: Some(-2038),
+                    message: "Order amend (quantity below executed) rejected.".into(),
+                });
+            }
+            order.quantity = new_quantity;
+            Ok(order.clone())
+        })?;
+        match step {
+            Amend::ApplyLost => Err(ExchangeError::unknown("timed out")),
+            _ => Ok(amended),
+        }
     }
 
     async fn query_order(&self, _symbol: &str, cid: &str) -> Result<OrderSnapshot, ExchangeError> {

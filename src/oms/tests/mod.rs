@@ -2,6 +2,7 @@
 //! (late failures, duplicates), inference and its revision, unreadable reports, fills
 //! completeness, restarts, idempotent replays and every pre-trade risk rule.
 
+mod amends;
 mod fake;
 mod risk_rules;
 mod transitions;
@@ -25,7 +26,7 @@ use crate::config::Config;
 use crate::market::MidTable;
 use crate::store::{self, Store};
 use crate::venues::{Venue, Venues};
-pub(crate) use fake::{FakeVenue, Send};
+pub(crate) use fake::{Amend, FakeVenue, Send};
 
 /// A running order processor on the fake venue.
 pub(crate) struct Harness {

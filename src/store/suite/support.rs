@@ -173,6 +173,7 @@ pub(super) fn change(order_id: i64, status: OrderStatus, time_ms: i64) -> OrderC
         status,
         filled_quantity: Decimal::ZERO,
         cumulative_quote: Decimal::ZERO,
+        quantity: None,
         venue_order_id: None,
         reject_reason: None,
         event_kind: "ack".into(),

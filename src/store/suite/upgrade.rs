@@ -147,6 +147,7 @@ async fn check_upgraded(store: Arc<dyn store::Store>) {
         status: OrderStatus::Filled,
         filled_quantity: dec!(0.5),
         cumulative_quote: dec!(15000.05),
+        quantity: None,
         venue_order_id: None,
         reject_reason: None,
         event_kind: "execution".into(),

@@ -7,7 +7,8 @@ use reqwest::Method;
 use super::{Params, RestClient, SignedAt, order_params};
 use crate::limits;
 use crate::model::{
-    BinanceAccount, BinanceDepthSnapshot, BinanceExchangeInfo, BinanceMyTrade, BinanceOrder,
+    BinanceAccount, BinanceAmend, BinanceDepthSnapshot, BinanceExchangeInfo, BinanceMyTrade,
+    BinanceOrder,
 };
 use crate::urls;
 
@@ -91,6 +92,34 @@ impl RestClient {
             true,
         )
         .await
+    }
+
+    /// `PUT /api/v3/order/amend/keepPriority` by `origClientOrderId`, keeping that client order
+    /// id (the venue would generate a new one otherwise). The order as amended.
+    pub(crate) async fn amend_order(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+        new_quantity: rust_decimal::Decimal,
+    ) -> Result<BinanceOrder, ExchangeError> {
+        let params = vec![
+            ("symbol", symbol.to_owned()),
+            ("origClientOrderId", client_order_id.to_owned()),
+            ("newClientOrderId", client_order_id.to_owned()),
+            ("newQty", new_quantity.normalize().to_string()),
+        ];
+        let answer: BinanceAmend = self
+            .call(
+                &limits::AMEND_ORDER,
+                Method::PUT,
+                urls::AMEND_KEEP_PRIORITY,
+                params,
+                true,
+            )
+            .await?;
+        let mut order = answer.amended_order;
+        order.transact_time = order.transact_time.or(answer.transact_time);
+        Ok(order)
     }
 
     /// `GET /api/v3/order` by `origClientOrderId` or, with `by_venue_id`, by `orderId`.
