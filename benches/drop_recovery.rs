@@ -8,12 +8,15 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/venue_state.rs"]
+mod venue_state;
 
 use common::{Backend, Stack};
+use venue_state::{report, seen, venues};
 
 const STEP: Duration = Duration::from_millis(1);
 /// Quiet time before each drop: drops are rare events, and the backoff starts over only after a
@@ -25,63 +28,6 @@ struct Sample {
     detect: Duration,
     book: Duration,
     user: Duration,
-}
-
-/// Counters read from `/v1/venues` for the one venue.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    reconnects: u64,
-    resyncs: u64,
-    all_books_in_sync: bool,
-    reconciliations: u64,
-    user_up_and_reconciled: bool,
-}
-
-fn seen(venues: &Value) -> Seen {
-    let venue = &venues[0];
-    let reconnects = venue["health"]["streams"]
-        .as_array()
-        .map(|streams| {
-            streams
-                .iter()
-                .filter_map(|s| s["reconnects_total"].as_object())
-                .flat_map(|m| m.values().filter_map(Value::as_u64))
-                .sum()
-        })
-        .unwrap_or(0);
-    let books = venue["books"].as_array().cloned().unwrap_or_default();
-    Seen {
-        reconnects,
-        resyncs: books.iter().filter_map(|b| b["resyncs"].as_u64()).sum(),
-        all_books_in_sync: !books.is_empty() && books.iter().all(|b| b["in_sync"] == json!(true)),
-        reconciliations: venue["reconciliations"].as_u64().unwrap_or(0),
-        user_up_and_reconciled: venue["user_stream_connected"] == json!(true)
-            && venue["reconciling"] == json!(false),
-    }
-}
-
-async fn venues(http: &reqwest::Client, base: &str) -> Value {
-    match http.get(format!("{base}/v1/venues")).send().await {
-        Ok(resp) => resp.json().await.unwrap_or(Value::Null),
-        Err(_) => Value::Null,
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn report(name: &str, mut values: Vec<Duration>) {
-    values.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{name:<28} p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
-        ms(percentile(&values, 0.50)),
-        ms(percentile(&values, 0.90)),
-        ms(percentile(&values, 0.99)),
-        ms(*values.last().unwrap_or(&Duration::ZERO)),
-    );
 }
 
 async fn one_drop(

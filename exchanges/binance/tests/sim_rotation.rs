@@ -1,7 +1,9 @@
-//! Planned connection replacement against the real simulator: with a 2 s maximum connection
-//! age, both streams are replaced several times while orders fill, and the consumer never sees
-//! it: no book is ever reported out of sync, no `Disconnected` and no second `Connected` is
-//! sent, and every fill of the orders placed meanwhile arrives exactly once.
+//! Planned connection replacement against the real simulator, for both causes: a 2 s maximum
+//! connection age, and the venue's `serverShutdown` notice (`/_sim/maintenance` with a grace
+//! period before it closes the connections). Both streams are replaced while orders fill, and
+//! the consumer never sees it: no book is ever reported out of sync, no `Disconnected` and no
+//! second `Connected` is sent, and every fill of the orders placed meanwhile arrives exactly
+//! once.
 
 mod common;
 
@@ -38,14 +40,51 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What replaces the connections during the order window.
+#[derive(Clone, Copy)]
+enum Cause {
+    /// A 2 s maximum connection age.
+    MaxAge,
+    /// `serverShutdown` notices to every connection, each closed 3 s later, at these offsets
+    /// into the window.
+    ServerShutdown(&'static [Duration]),
+}
+
 #[tokio::test]
 async fn rotations_under_order_flow_are_invisible_to_the_consumer() {
+    replacements_are_invisible(Cause::MaxAge, 3).await;
+}
+
+#[tokio::test]
+async fn server_shutdown_notices_are_invisible_to_the_consumer() {
+    const NOTICES: &[Duration] = &[Duration::from_secs(1), Duration::from_secs(5)];
+    replacements_are_invisible(Cause::ServerShutdown(NOTICES), 2).await;
+}
+
+/// Asks the simulator to announce maintenance on every connection, closing them `grace` later.
+async fn announce_maintenance(sim: &exchange_sim::SimHandle, grace: Duration) {
+    let url = format!(
+        "{}/_sim/maintenance?target=all&grace_ms={}",
+        sim.rest_url(),
+        grace.as_millis()
+    );
+    let answer = reqwest::Client::new()
+        .post(url)
+        .send()
+        .await
+        .expect("simulator answers");
+    assert!(answer.status().is_success(), "{answer:?}");
+}
+
+async fn replacements_are_invisible(cause: Cause, min_rotations: u64) {
     let sim = match exchange_sim::start(exchange_sim::SimConfig::demo()).await {
         Ok(sim) => sim,
         Err(e) => panic!("simulator did not start: {e}"),
     };
     let mut config = common::sim_config(&sim);
-    config.max_connection_age = Duration::from_secs(2);
+    if let Cause::MaxAge = cause {
+        config.max_connection_age = Duration::from_secs(2);
+    }
     let venue = Venue {
         exchange: common::adapter_with(config),
         sim,
@@ -112,10 +151,22 @@ async fn rotations_under_order_flow_are_invisible_to_the_consumer() {
     // Crossing orders all along the window: each fills at once.
     let tick = btc(&venue.exchange).await.filters.tick_size;
     let mut placed = Vec::new();
-    let end = Instant::now() + WINDOW;
+    let start = Instant::now();
+    let end = start + WINDOW;
+    let mut notices = match cause {
+        Cause::ServerShutdown(at) => at.to_vec(),
+        Cause::MaxAge => Vec::new(),
+    };
     let mut n = 0;
     let (_, mut ask) = top_of_book(&venue.exchange).await;
     while Instant::now() < end {
+        if notices
+            .first()
+            .is_some_and(|at| start + *at <= Instant::now())
+        {
+            notices.remove(0);
+            announce_maintenance(&venue.sim, Duration::from_secs(3)).await;
+        }
         if n % 8 == 7 {
             ask = top_of_book(&venue.exchange).await.1;
         }
@@ -159,7 +210,11 @@ async fn rotations_under_order_flow_are_invisible_to_the_consumer() {
             .get("rotation")
             .copied()
             .unwrap_or(0);
-        assert!(rotations >= 3, "{} rotated {rotations} times", stream.kind);
+        assert!(
+            rotations >= min_rotations,
+            "{} rotated {rotations} times",
+            stream.kind
+        );
         assert!(stream.connected, "{stream:?}");
     }
     shutdown.cancel();

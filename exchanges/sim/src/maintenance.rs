@@ -1,8 +1,11 @@
 //! Maintenance controls for tests (`/_sim/...`), separate from the fault registry:
-//! - `POST /_sim/maintenance[?target=streams|ws_api|all]`: every WebSocket connection of the
-//!   target (all by default) gets `serverShutdown` (raw `{"e":"serverShutdown","E":..}`,
-//!   `{"stream":"!serverShutdown","data":..}` on combined streams, `{"event":{..}}` on the WS
-//!   API) and is then closed, as before venue maintenance. → `{"notified": N}` connections.
+//! - `POST /_sim/maintenance[?target=streams|ws_api|all][&grace_ms=N]`: every WebSocket
+//!   connection of the target (all by default) gets `serverShutdown` (raw
+//!   `{"e":"serverShutdown","E":..}`, `{"stream":"!serverShutdown","data":..}` on combined
+//!   streams, `{"event":{..}}` on the WS API) and is closed `grace_ms` later (0, the default:
+//!   at once), as before venue maintenance: the venue warns minutes ahead, so a client can open
+//!   its replacement before the old connection goes. Connections opened after the call are
+//!   not affected. → `{"notified": N}` connections.
 //! - `POST /_sim/userDataStream/terminate`: every WS API user data subscription ends with
 //!   `{"subscriptionId":N,"event":{"e":"eventStreamTerminated","E":..}}`; the connections stay
 //!   open. → `{"notified": N}` connections.
@@ -19,11 +22,15 @@ use crate::errors::ApiError;
 use crate::faults::Target;
 use crate::server::AppState;
 
+/// Longest grace period between `serverShutdown` and the close (ms).
+const MAX_GRACE_MS: u64 = 600_000;
+
 /// One maintenance action, broadcast to every connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// Send `serverShutdown` and close (connections of this target; `Target::All` for every one).
-    Shutdown(Target),
+    /// Send `serverShutdown` and close after the grace period (connections of this target;
+    /// `Target::All` for every one).
+    Shutdown(Target, std::time::Duration),
     /// End the WS API user data subscriptions.
     TerminateUserStreams,
 }
@@ -75,7 +82,18 @@ async fn shutdown(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
             return ApiError::new(StatusCode::BAD_REQUEST, -1100, msg).into_response();
         }
     };
-    let notified = state.maintenance.trigger(Action::Shutdown(target));
+    let grace = match pairs.iter().find(|(k, _)| k == "grace_ms").map(|(_, v)| v) {
+        None => 0,
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms <= MAX_GRACE_MS => ms,
+            _ => {
+                let msg = format!("Invalid grace_ms '{v}'; use 0 to {MAX_GRACE_MS}.");
+                return ApiError::new(StatusCode::BAD_REQUEST, -1100, msg).into_response();
+            }
+        },
+    };
+    let action = Action::Shutdown(target, std::time::Duration::from_millis(grace));
+    let notified = state.maintenance.trigger(action);
     Json(json!({ "notified": notified })).into_response()
 }
 

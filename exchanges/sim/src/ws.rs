@@ -67,6 +67,10 @@ pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, sta
     let expired = tokio::time::sleep(state.ws.max_age);
     tokio::pin!(expired);
     let mut maintenance = state.maintenance.subscribe();
+    // Armed by a maintenance notice with a grace period: the close it announced.
+    let announced_close = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(announced_close);
+    let mut close_announced = false;
     loop {
         let reading = faults.reading();
         let outgoing: Vec<Message> = tokio::select! {
@@ -76,14 +80,23 @@ pub(crate) async fn drive<S: Session>(mut socket: WebSocket, mut session: S, sta
                 frames
             }
             action = maintenance.recv() => match action {
-                Ok(Action::Shutdown(target)) if target.covers(S::TARGET) => {
+                Ok(Action::Shutdown(target, grace)) if target.covers(S::TARGET) => {
                     let mut frames = session.shutdown_frames(state.clock.now_ms());
-                    frames.push(Message::Close(None));
+                    if grace.is_zero() {
+                        frames.push(Message::Close(None));
+                    } else if !close_announced {
+                        announced_close.as_mut().reset(tokio::time::Instant::now() + grace);
+                        close_announced = true;
+                    }
                     frames
                 }
                 Ok(Action::TerminateUserStreams) => session.terminate_streams(),
                 _ => continue,
             },
+            () = &mut announced_close, if close_announced => {
+                debug!("maintenance grace period over; closing");
+                vec![Message::Close(None)]
+            }
             () = &mut expired => {
                 debug!("connection reached its maximum age; closing");
                 state.stats.count(Counter::WsLimitCloses, 1);

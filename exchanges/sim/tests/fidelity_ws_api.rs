@@ -1,5 +1,6 @@
 //! WebSocket API fidelity over real sockets: `returnRateLimits` as an ordinary signed param,
-//! zero weight for successful cancels, and the forced 429 / 418 faults in the WS API's shape.
+//! zero weight for successful cancels, the forced 429 / 418 faults in the WS API's shape, and
+//! the `latency` fault on WS API answers.
 
 mod common;
 mod faults_common;
@@ -102,5 +103,42 @@ async fn forced_429_and_418_apply_to_the_ws_api() {
         let ok = ws_request(&mut ws, json!("after"), "ping", json!({})).await;
         assert_eq!(ok["status"], 200, "{ok}");
     }
+    sim.shutdown().await;
+}
+
+/// How long a WS API `time` request takes to be answered.
+async fn timed(ws: &mut Ws, id: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let reply = ws_request(ws, json!(id), "time", json!({})).await;
+    assert_eq!(reply["status"], 200, "{reply}");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn latency_delays_ws_api_answers_only_while_active() {
+    let (sim, client) = start(calm_config()).await;
+    let mut ws = connect(&sim.ws_api_url()).await;
+    let id = inject(
+        &client,
+        json!({ "fault": "latency", "params": { "mean_ms": 400, "jitter_ms": 0, "target": "ws_api" } }),
+    )
+    .await;
+    for n in ["slow-1", "slow-2"] {
+        let took = timed(&mut ws, n).await;
+        assert!(
+            took >= std::time::Duration::from_millis(380),
+            "{n} answered in {took:?}"
+        );
+    }
+    faults_common::clear(&client, id).await;
+    // Cleared: answers come without the added delay (bounded below only by the machine).
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while timed(&mut ws, "prompt").await >= std::time::Duration::from_millis(380) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "answers still delayed"
+        );
+    }
+    assert!(sim.stats().faults["latency"].triggered >= 2);
     sim.shutdown().await;
 }

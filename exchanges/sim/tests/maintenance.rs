@@ -81,3 +81,41 @@ async fn maintenance_sends_server_shutdown_then_closes() {
     expect_close(&mut api).await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_a_grace_period_the_notified_connection_keeps_serving_until_it_ends() {
+    let (sim, client) = start(config()).await;
+    let mut api = connect(&sim.ws_api_url()).await;
+    for bad in ["grace_ms=soon", "grace_ms=-1", "grace_ms=600001"] {
+        let answer = client
+            .raw(reqwest::Method::POST, "/_sim/maintenance", bad, "", None)
+            .await;
+        assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+    }
+    let notice = client
+        .raw(
+            reqwest::Method::POST,
+            "/_sim/maintenance",
+            "target=ws_api&grace_ms=1500",
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(notice.ok()["notified"], 1);
+    let shutdown = next_matching(&mut api, |v| v.get("event").is_some()).await;
+    assert_eq!(shutdown["event"]["e"], "serverShutdown", "{shutdown}");
+    // Still open and answering during the grace period; a connection opened after the notice
+    // is not affected.
+    let pong = ws_request(&mut api, json!(1), "ping", json!({})).await;
+    assert_eq!(pong["status"], 200, "{pong}");
+    let mut replacement = connect(&sim.ws_api_url()).await;
+    let started = std::time::Instant::now();
+    expect_close(&mut api).await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "closed before its grace period ended"
+    );
+    let pong = ws_request(&mut replacement, json!(2), "ping", json!({})).await;
+    assert_eq!(pong["status"], 200, "the replacement stays up: {pong}");
+    sim.shutdown().await;
+}
