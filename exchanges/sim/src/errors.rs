@@ -19,6 +19,8 @@ pub(crate) struct ApiError {
     /// For 429 and 418: seconds until a retry may succeed (`Retry-After`) and that time in
     /// epoch ms (the WebSocket API's `retryAfter`).
     pub retry: Option<(u64, i64)>,
+    /// The error's `data` object, where the venue sends one with it (cancel-replace outcomes).
+    pub data: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -34,7 +36,14 @@ impl ApiError {
             code,
             msg: msg.into(),
             retry: None,
+            data: None,
         }
+    }
+
+    /// Attaches the error's `data` object.
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
     }
 
     /// Sets the time a retry may succeed (`Retry-After`, rounded up to whole seconds).
@@ -184,6 +193,10 @@ impl ApiError {
 
     /// The JSON body `{"code":..,"msg":..}`.
     pub fn body(&self) -> String {
+        if let Some(data) = &self.data {
+            return serde_json::json!({ "code": self.code, "msg": self.msg, "data": data })
+                .to_string();
+        }
         let body = Body {
             code: self.code,
             msg: &self.msg,
@@ -195,6 +208,9 @@ impl ApiError {
     /// The `{"code":..,"msg":..}` object for embedding (WebSocket API `error`), with
     /// `data: {"serverTime","retryAfter"}` for rate-limit errors.
     pub fn json(&self, now_ms: i64) -> serde_json::Value {
+        if let Some(data) = &self.data {
+            return serde_json::json!({ "code": self.code, "msg": self.msg, "data": data });
+        }
         match self.retry {
             Some((_, until)) => serde_json::json!({
                 "code": self.code, "msg": self.msg,

@@ -1,4 +1,5 @@
-//! `POST /api/v3/order/cancelReplace` (weight 1): cancels an open order, then places a new one
+//! `POST /api/v3/order/cancelReplace` and WebSocket API `order.cancelReplace` (weight 1, 0 when
+//! both steps succeed): cancels an open order, then places a new one
 //! on the same symbol, as ccxt's `edit_order` calls it. The cancel takes `cancelOrderId` /
 //! `cancelOrigClientOrderId`, `cancelNewClientOrderId` and `cancelRestrictions`; every other
 //! parameter but `cancelReplaceMode` describes the new order, exactly as `POST /api/v3/order`.
@@ -17,7 +18,8 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::orders::{cancel_op, place_op};
-use super::{ApiRequest, Params, json_response, order_count_headers, reply};
+use super::{ApiRequest, Params, order_count_headers, reply};
+use crate::engine::AccountId;
 use crate::errors::ApiError;
 use crate::server::AppState;
 
@@ -28,9 +30,10 @@ const CANCEL_PARAMS: [(&str, &str); 4] = [
     ("cancelNewClientOrderId", "newClientOrderId"),
     ("cancelRestrictions", "cancelRestrictions"),
 ];
-/// Parameters of the request itself, in neither step.
-const OWN_PARAMS: [&str; 5] = [
+/// Parameters of the request itself, in neither step (`apiKey` is a WebSocket API param).
+const OWN_PARAMS: [&str; 6] = [
     "cancelReplaceMode",
+    "apiKey",
     "orderRateLimitExceededMode",
     "timestamp",
     "recvWindow",
@@ -42,26 +45,37 @@ pub(crate) async fn cancel_replace(State(state): State<AppState>, req: ApiReques
         Ok(account) => account,
         Err(error) => return reply(1, Err(error)),
     };
-    let stop_on_failure = match req.params.get("cancelReplaceMode") {
+    let (weight, result) = cancel_replace_op(&state, &req.params, account).await;
+    let mut response = reply(weight, result);
+    let now = state.clock.now_ms();
+    order_count_headers(&mut response, state.limits.order_counts(account, now));
+    response
+}
+
+/// Cancels, then places, for an authenticated account: the request's weight (0 when both
+/// steps succeed, as for orders and cancels) and the venue's answer, shared by REST and the
+/// WebSocket API (`order.cancelReplace`). A partial or total failure is an error carrying
+/// both steps' outcomes in its `data`.
+pub(crate) async fn cancel_replace_op(
+    state: &AppState,
+    params: &Params,
+    account: AccountId,
+) -> (u32, Result<String, ApiError>) {
+    let stop_on_failure = match params.get("cancelReplaceMode") {
         Some("STOP_ON_FAILURE") => true,
         Some("ALLOW_FAILURE") => false,
         Some(_) => {
-            return reply(
-                1,
-                Err(ApiError::illegal(
-                    "cancelReplaceMode",
-                    "^(STOP_ON_FAILURE|ALLOW_FAILURE)$",
-                )),
-            );
+            let error = ApiError::illegal("cancelReplaceMode", "^(STOP_ON_FAILURE|ALLOW_FAILURE)$");
+            return (1, Err(error));
         }
-        None => return reply(1, Err(ApiError::mandatory("cancelReplaceMode"))),
+        None => return (1, Err(ApiError::mandatory("cancelReplaceMode"))),
     };
-    let (cancel, place) = split(&req.params);
-    let canceled = cancel_op(&state, &cancel, account).await;
+    let (cancel, place) = split(params);
+    let canceled = cancel_op(state, &cancel, account).await;
     let placed = if canceled.is_err() && stop_on_failure {
         None
     } else {
-        Some(place_op(&state, &place, account).await)
+        Some(place_op(state, &place, account).await)
     };
     let now = state.clock.now_ms();
     let step = |result: &Result<String, ApiError>| match result {
@@ -80,22 +94,25 @@ pub(crate) async fn cancel_replace(State(state): State<AppState>, req: ApiReques
         .iter()
         .filter(|r| **r == "SUCCESS")
         .count();
-    let (status, body) = match succeeded {
-        2 => (StatusCode::OK, data),
-        1 => (
-            StatusCode::CONFLICT,
-            json!({"code": -2021, "msg": "Order cancel-replace partially failed.", "data": data}),
-        ),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            json!({"code": -2022, "msg": "Order cancel-replace failed.", "data": data}),
-        ),
-    };
-    let mut response = json_response(status, body.to_string());
-    let weight: u32 = if status == StatusCode::OK { 0 } else { 1 };
-    response.extensions_mut().insert(super::Weight(weight));
-    order_count_headers(&mut response, state.limits.order_counts(account, now));
-    response
+    match succeeded {
+        2 => (0, Ok(data.to_string())),
+        1 => {
+            let error = ApiError::new(
+                StatusCode::CONFLICT,
+                -2021,
+                "Order cancel-replace partially failed.",
+            );
+            (1, Err(error.with_data(data)))
+        }
+        _ => {
+            let error = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                -2022,
+                "Order cancel-replace failed.",
+            );
+            (1, Err(error.with_data(data)))
+        }
+    }
 }
 
 /// The cancel step's and the new order's params.

@@ -6,7 +6,7 @@
 
 pub(crate) mod account;
 pub(crate) mod amend;
-mod cancel_replace;
+pub(crate) mod cancel_replace;
 pub(crate) mod market_data;
 mod market_stats;
 pub(crate) mod order_params;

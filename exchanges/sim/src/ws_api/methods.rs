@@ -3,6 +3,7 @@
 //! operations as their REST endpoints, so parameters, errors and effects are identical.
 //!
 //! `ping`, `time`, `exchangeInfo`, `depth`, `order.place`, `order.test`, `order.cancel`,
+//! `order.cancelReplace`, `order.amend.keepPriority`,
 //! `order.status`, `openOrders.status`, `openOrders.cancelAll`, `allOrders`, `myTrades`,
 //! `account.status`,
 //! `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`, `session.subscriptions`,
@@ -17,7 +18,7 @@ use super::{Outcome, WsApiSession};
 use crate::auth::{SignedParams, check_signed, ws_payload};
 use crate::engine::AccountId;
 use crate::errors::ApiError;
-use crate::rest::{Params, account, amend, market_data, orders};
+use crate::rest::{Params, account, amend, cancel_replace, market_data, orders};
 use crate::wire;
 
 impl WsApiSession {
@@ -49,6 +50,17 @@ impl WsApiSession {
             // Successful cancels weigh 0, failed ones 1 (as REST).
             "order.cancel" => {
                 zero_if_ok(run(signed(1), |a| orders::cancel_op(&state, &p, a)).await)
+            }
+            "order.cancelReplace" => {
+                let (_, auth) = signed(1);
+                let account = auth.as_ref().ok().copied();
+                let (weight, result) = match auth {
+                    Ok(account) => cancel_replace::cancel_replace_op(&state, &p, account).await,
+                    Err(error) => (1, Err(error)),
+                };
+                let mut outcome = Outcome::new(weight, parsed(result));
+                outcome.order = account;
+                outcome
             }
             "order.amend.keepPriority" => {
                 run(signed(amend::AMEND_WEIGHT), |a| {
