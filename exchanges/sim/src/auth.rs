@@ -242,6 +242,26 @@ fn parse_recv_window(text: Option<&str>) -> Result<Decimal, ApiError> {
     Ok(value)
 }
 
+/// The venue's second check, made when a request that passed [`check_signed`] is about to reach
+/// the matching engine: `now - timestamp <= recvWindow` again, with the clock of that moment.
+/// A request without a timestamp (on a logged-on WebSocket API session) has nothing to check;
+/// a malformed one was refused by the first check.
+pub(crate) fn recheck_window(
+    timestamp: Option<&str>,
+    recv_window: Option<&str>,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let (Ok(timestamp), Ok(recv_window)) =
+        (parse_timestamp(timestamp), parse_recv_window(recv_window))
+    else {
+        return Ok(());
+    };
+    if Decimal::from(now_ms.saturating_sub(timestamp)) > recv_window {
+        return Err(ApiError::timestamp_outside());
+    }
+    Ok(())
+}
+
 /// The venue's rule: `timestamp < now + 1000` and `now - timestamp <= recvWindow`.
 pub(crate) fn check_window(
     now_ms: i64,

@@ -14,7 +14,11 @@ pub enum Target {
     Streams,
     /// WebSocket API connections (`/ws-api/v3`).
     WsApi,
-    /// Every surface the fault knows how to affect.
+    /// The step between a request's checks and the matching engine (orders, cancels, amends,
+    /// on REST and the WebSocket API); only `latency` aims here, and only when named: the
+    /// venue then checks `recvWindow` a second time.
+    Engine,
+    /// Every surface the fault knows how to affect (the engine step only when named).
     #[default]
     All,
 }
@@ -22,7 +26,7 @@ pub enum Target {
 impl Target {
     /// Whether a fault aimed at `self` applies to a connection or request of kind `surface`.
     pub(crate) fn covers(self, surface: Target) -> bool {
-        self == Target::All || self == surface
+        self == surface || (self == Target::All && surface != Target::Engine)
     }
 }
 

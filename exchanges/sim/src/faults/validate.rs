@@ -135,7 +135,7 @@ impl FaultSpec {
             }
             Self::SwallowOrderAcks(p) => {
                 rate(p.rate)?;
-                if p.target == Target::Streams {
+                if matches!(p.target, Target::Streams | Target::Engine) {
                     return invalid("target must be rest, ws_api or all".into());
                 }
                 bounded("hold_ms", p.hold_ms, 1)?;
@@ -174,7 +174,7 @@ fn bounded(name: &str, ms: u64, min: u64) -> Result<(), FaultError> {
 }
 
 fn websocket(target: Target) -> Result<(), FaultError> {
-    if target == Target::Rest {
+    if matches!(target, Target::Rest | Target::Engine) {
         invalid("target must be streams, ws_api or all".into())
     } else {
         Ok(())
@@ -235,6 +235,14 @@ mod tests {
             ),
             (
                 r#"{"fault":"drop_connections","params":{"target":"rest"}}"#,
+                "target",
+            ),
+            (
+                r#"{"fault":"silence_streams","params":{"target":"engine"}}"#,
+                "target",
+            ),
+            (
+                r#"{"fault":"swallow_order_acks","params":{"target":"engine"}}"#,
                 "target",
             ),
             (

@@ -47,6 +47,7 @@ pub(crate) async fn amend_op(
     if new_qty <= rust_decimal::Decimal::ZERO {
         return Err(ApiError::from(crate::engine::Reject::AmendBelowExecuted));
     }
+    super::orders::before_engine(state, p).await?;
     let (amended, execution_id) = state
         .venue
         .call(|reply| Command::Amend {

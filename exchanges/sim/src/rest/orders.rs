@@ -50,6 +50,20 @@ pub(crate) async fn place_op(
     result
 }
 
+/// The step between a request's checks and the matching engine: the `latency` fault aimed at
+/// the engine holds it here, then the venue checks `recvWindow` a second time (`-1021` if it
+/// has run out meanwhile; nothing reaches the engine).
+pub(crate) async fn before_engine(state: &AppState, p: &Params) -> Result<(), ApiError> {
+    if let Some(delay) = state.faults.latency(crate::faults::Target::Engine) {
+        tokio::time::sleep(delay).await;
+    }
+    crate::auth::recheck_window(
+        p.get("timestamp"),
+        p.get("recvWindow"),
+        state.clock.now_ms(),
+    )
+}
+
 async fn place_checked(
     state: &AppState,
     p: &Params,
@@ -58,6 +72,7 @@ async fn place_checked(
     let (order, resp_type) = parse_new_order(p, &state.catalog, account)?;
     p.check_all_read()?;
     let def = symbol_def(state, order.symbol)?;
+    before_engine(state, p).await?;
     let counted_at = state.clock.now_ms();
     state.limits.check_and_record_order(account, counted_at)?;
     let placed = match state
@@ -188,6 +203,7 @@ pub(crate) async fn cancel_op(
     };
     p.check_all_read()?;
     let def = symbol_def(state, symbol)?;
+    before_engine(state, p).await?;
     let canceled = state
         .venue
         .call(|reply| Command::Cancel {
@@ -259,6 +275,7 @@ pub(crate) async fn cancel_all_op(
     let symbol = p.symbol(&state.catalog)?;
     p.check_all_read()?;
     let def = symbol_def(state, symbol)?;
+    before_engine(state, p).await?;
     let canceled = state
         .venue
         .call(|reply| Command::CancelAll {
