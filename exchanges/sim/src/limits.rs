@@ -44,6 +44,13 @@ impl Window {
     fn get(&self, index: i64) -> u64 {
         if self.index == index { self.count } else { 0 }
     }
+
+    fn sub(&mut self, index: i64, amount: u64) -> u64 {
+        if self.index == index {
+            self.count = self.count.saturating_sub(amount);
+        }
+        self.get(index)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -134,17 +141,33 @@ impl Limits {
         } else {
             return Ok(());
         };
-        if s.rejected.add(minute, 1) > u64::from(c.ban_after_rejections) {
-            let doubling = 2_u64.saturating_pow(s.bans.min(32));
-            let length = c.ban_initial_ms.saturating_mul(doubling).min(c.ban_max_ms);
-            s.banned_until = now_ms.saturating_add(i64::try_from(length).unwrap_or(i64::MAX));
-            s.bans = s.bans.saturating_add(1);
-            s.rejected = Window::default();
-            return Err(Refusal::Banned {
-                until: s.banned_until,
-            });
+        Err(escalate(c, s, refusal, now_ms))
+    }
+
+    /// Charges `weight` to an admitted request before it runs, unless it would take the
+    /// minute's weight past the limit: then nothing is charged and the request is refused
+    /// (counted towards a ban like any refusal).
+    pub fn reserve_weight(&self, ip: IpAddr, weight: u32, now_ms: i64) -> Result<(), Refusal> {
+        let c = &self.config;
+        let minute = now_ms.div_euclid(MINUTE_MS);
+        let mut state = self.lock();
+        let s = state.ips.entry(ip).or_default();
+        if s.weight.get(minute).saturating_add(u64::from(weight)) <= c.request_weight_per_minute {
+            s.weight.add(minute, u64::from(weight));
+            return Ok(());
         }
-        Err(refusal)
+        let refusal = Refusal::Weight {
+            until: (minute + 1) * MINUTE_MS,
+        };
+        Err(escalate(c, s, refusal, now_ms))
+    }
+
+    /// Gives back weight reserved beyond what a request cost; returns the minute's weight.
+    pub fn refund_weight(&self, ip: IpAddr, weight: u32, now_ms: i64) -> u64 {
+        let minute = now_ms.div_euclid(MINUTE_MS);
+        let mut state = self.lock();
+        let s = state.ips.entry(ip).or_default();
+        s.weight.sub(minute, u64::from(weight))
     }
 
     /// Adds request weight for an IP; returns the weight used in the current minute.
@@ -232,6 +255,22 @@ impl Limits {
             )
         })
     }
+}
+
+/// Counts a refusal; one too many in the minute turns it into a ban that doubles each time.
+fn escalate(c: &LimitConfig, s: &mut IpState, refusal: Refusal, now_ms: i64) -> Refusal {
+    let minute = now_ms.div_euclid(MINUTE_MS);
+    if s.rejected.add(minute, 1) > u64::from(c.ban_after_rejections) {
+        let doubling = 2_u64.saturating_pow(s.bans.min(32));
+        let length = c.ban_initial_ms.saturating_mul(doubling).min(c.ban_max_ms);
+        s.banned_until = now_ms.saturating_add(i64::try_from(length).unwrap_or(i64::MAX));
+        s.bans = s.bans.saturating_add(1);
+        s.rejected = Window::default();
+        return Refusal::Banned {
+            until: s.banned_until,
+        };
+    }
+    refusal
 }
 
 impl Refusal {

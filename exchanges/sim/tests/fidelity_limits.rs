@@ -1,5 +1,6 @@
 //! ORDERS (unfilled order count) over real sockets: orders that fill leave the count, and
-//! concurrent placements cannot all pass the check before any is counted.
+//! concurrent placements cannot all pass the check before any is counted. REQUEST_WEIGHT: a
+//! heavy request never takes the used weight past the limit.
 
 mod common;
 
@@ -55,4 +56,60 @@ async fn concurrent_placements_respect_the_orders_limit() {
         return;
     }
     panic!("every burst straddled a 10 s window");
+}
+
+fn used_weight(reply: &Reply) -> u64 {
+    reply.headers["x-mbx-used-weight-1m"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_heavy_request_never_overshoots_the_weight_limit() {
+    let mut config = calm_config();
+    config.limits.request_weight_per_minute = 30;
+    config.limits.ban_after_rejections = 100;
+    let (sim, client) = start(config).await;
+    for _ in 0..3 {
+        let window = now_ms() / 60_000;
+        // 20 of the 30 units.
+        let info = client.public("/api/v3/exchangeInfo", &[]).await;
+        assert_eq!(info.status.as_u16(), 200, "{info:?}");
+        let base = used_weight(&info);
+        // Heavier than what is left: refused before it runs, nothing charged.
+        let deep = client
+            .public("/api/v3/depth", &[("symbol", "BTCUSDT"), ("limit", "5000")])
+            .await;
+        let again = client.public("/api/v3/exchangeInfo", &[]).await;
+        let account = client
+            .signed(reqwest::Method::GET, "/api/v3/account", &[])
+            .await;
+        // What fits still runs.
+        let light = client
+            .public("/api/v3/depth", &[("symbol", "BTCUSDT"), ("limit", "5")])
+            .await;
+        if now_ms() / 60_000 != window {
+            // The sequence straddled a minute; the new minute starts from zero. Try again.
+            sleep_into_next_minute().await;
+            continue;
+        }
+        for refused in [&deep, &again, &account] {
+            assert_eq!(refused.status.as_u16(), 429, "{refused:?}");
+            assert_eq!(refused.body["code"], -1003, "{refused:?}");
+            assert!(refused.headers.contains_key("retry-after"), "{refused:?}");
+            assert_eq!(
+                used_weight(refused),
+                base,
+                "a refused request is not charged"
+            );
+        }
+        assert_eq!(light.status.as_u16(), 200, "{light:?}");
+        assert_eq!(used_weight(&light), base + 5);
+        assert!(used_weight(&light) <= 30);
+        sim.shutdown().await;
+        return;
+    }
+    panic!("every sequence straddled a minute");
 }

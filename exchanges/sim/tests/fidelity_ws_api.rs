@@ -1,6 +1,7 @@
 //! WebSocket API fidelity over real sockets: `returnRateLimits` as an ordinary signed param,
 //! zero weight for successful cancels, the forced 429 / 418 faults in the WS API's shape, and
-//! the `latency` fault on WS API answers.
+//! the `latency` fault on WS API answers, and heavy requests that would overshoot the weight
+//! limit refused before they run.
 
 mod common;
 mod faults_common;
@@ -141,4 +142,59 @@ async fn latency_delays_ws_api_answers_only_while_active() {
     }
     assert!(sim.stats().faults["latency"].triggered >= 2);
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_heavy_ws_api_request_never_overshoots_the_weight_limit() {
+    let mut config = calm_config();
+    config.limits.request_weight_per_minute = 30;
+    config.limits.ban_after_rejections = 100;
+    let (sim, client) = start(config).await;
+    let mut ws = connect(&sim.ws_api_url()).await;
+    let shown = |params: Value| {
+        let mut params = params;
+        params["returnRateLimits"] = json!(true);
+        params
+    };
+    for _ in 0..3 {
+        let window = now_ms() / 60_000;
+        let info = ws_request(&mut ws, json!("info"), "exchangeInfo", shown(json!({}))).await;
+        let base = weight_count(&info);
+        let deep = ws_request(
+            &mut ws,
+            json!("deep"),
+            "depth",
+            shown(json!({"symbol": "BTCUSDT", "limit": 5000})),
+        )
+        .await;
+        let account = ws_request(
+            &mut ws,
+            json!("account"),
+            "account.status",
+            sign_ws(shown(json!({})), &client.key, &client.secret),
+        )
+        .await;
+        let light = ws_request(
+            &mut ws,
+            json!("light"),
+            "depth",
+            shown(json!({"symbol": "BTCUSDT", "limit": 5})),
+        )
+        .await;
+        if now_ms() / 60_000 != window {
+            sleep_into_next_minute().await;
+            continue;
+        }
+        assert_eq!(info["status"], 200, "{info}");
+        for refused in [&deep, &account] {
+            assert_eq!(refused["status"], 429, "{refused}");
+            assert_eq!(refused["error"]["code"], -1003, "{refused}");
+            assert_eq!(weight_count(refused), base, "not charged: {refused}");
+        }
+        assert_eq!(light["status"], 200, "{light}");
+        assert_eq!(weight_count(&light), base + 5, "{light}");
+        sim.shutdown().await;
+        return;
+    }
+    panic!("every sequence straddled a minute");
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{ApiRequest, Params, reply, signed, symbol_def, to_json};
+use super::{ApiRequest, Params, signed, symbol_def, to_json, weighed};
 use crate::engine::{AccountId, TradeFilter};
 use crate::errors::ApiError;
 use crate::server::AppState;
@@ -15,9 +15,8 @@ use crate::wire;
 pub(crate) async fn account(State(state): State<AppState>, req: ApiRequest) -> Response {
     let result = signed(&state, &req, |account| {
         account_op(&state, &req.params, account)
-    })
-    .await;
-    reply(20, result)
+    });
+    weighed(&state, &req, 20, result).await
 }
 
 /// The account's balances and commissions (also the WebSocket API's `account.status`).
@@ -55,7 +54,7 @@ pub(crate) async fn my_trades(State(state): State<AppState>, req: ApiRequest) ->
     } else {
         20
     };
-    reply(weight, my_trades_result(&state, &req).await)
+    weighed(&state, &req, weight, my_trades_result(&state, &req)).await
 }
 
 async fn my_trades_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
@@ -97,7 +96,8 @@ pub(crate) async fn my_trades_op(
 
 /// `GET /api/v3/rateLimit/order` (weight 40): the account's ORDERS limiters with their counts.
 pub(crate) async fn order_rate_limit(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let result = req.authenticate(&state).and_then(|account| {
+    let result = async {
+        let account = req.authenticate(&state)?;
         req.params.check_all_read()?;
         let (short, day) = state.limits.order_counts(account, state.clock.now_ms());
         let list: Vec<_> = wire::info::rate_limits(state.limits.config())
@@ -110,6 +110,6 @@ pub(crate) async fn order_rate_limit(State(state): State<AppState>, req: ApiRequ
             })
             .collect();
         to_json(&list)
-    });
-    reply(40, result)
+    };
+    weighed(&state, &req, 40, result).await
 }

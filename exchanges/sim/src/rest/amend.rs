@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::order_params::{client_id, order_key};
-use super::{ApiRequest, Params, reply, signed, symbol_def};
+use super::{ApiRequest, Params, signed, symbol_def, weighed};
 use crate::engine::AccountId;
 use crate::errors::ApiError;
 use crate::server::AppState;
@@ -25,9 +25,8 @@ pub(crate) const AMEND_WEIGHT: u32 = 4;
 pub(crate) async fn amend(State(state): State<AppState>, req: ApiRequest) -> Response {
     let result = signed(&state, &req, |account| {
         amend_op(&state, &req.params, account)
-    })
-    .await;
-    reply(AMEND_WEIGHT, result)
+    });
+    weighed(&state, &req, AMEND_WEIGHT, result).await
 }
 
 /// Amends an open order of `account` and renders the venue's response.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{ApiRequest, Params, reply, symbol_def, to_json};
+use super::{ApiRequest, Params, reply, symbol_def, to_json, weighed};
 use crate::errors::ApiError;
 use crate::server::AppState;
 use crate::venue::Command;
@@ -29,7 +29,10 @@ pub(crate) async fn time(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v3/exchangeInfo` with optional `symbol` or `symbols` (a JSON array).
 pub(crate) async fn exchange_info(State(state): State<AppState>, req: ApiRequest) -> Response {
-    reply(20, exchange_info_op(&state, &req.params))
+    weighed(&state, &req, 20, async {
+        exchange_info_op(&state, &req.params)
+    })
+    .await
 }
 
 /// exchangeInfo for the selected symbols, all of them without a selection.
@@ -58,29 +61,24 @@ pub(crate) async fn no_symbols(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v3/depth?symbol=..&limit=..` (default 100, clamped to 5000).
 pub(crate) async fn depth(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let (weight, result) = depth_op(&state, &req.params).await;
-    reply(weight, result)
+    let weight = depth_weight(&req.params);
+    weighed(&state, &req, weight, depth_result(&state, &req.params)).await
 }
 
-/// The published book and its weight by `limit` (1-100: 5, -500: 25, -1000: 50, more: 250).
-pub(crate) async fn depth_op(state: &AppState, p: &Params) -> (u32, Result<String, ApiError>) {
-    let limit = p.limit(100, MAX_DEPTH);
-    let weight = match limit {
+/// The weight of a depth request by its `limit` (1-100: 5, -500: 25, -1000: 50, more: 250).
+pub(crate) fn depth_weight(p: &Params) -> u32 {
+    match p.limit(100, MAX_DEPTH) {
         Ok(..=100) | Err(_) => 5,
         Ok(101..=500) => 25,
         Ok(501..=1000) => 50,
         Ok(_) => 250,
-    };
-    (weight, depth_result(state, p, limit).await)
+    }
 }
 
-async fn depth_result(
-    state: &AppState,
-    p: &Params,
-    limit: Result<usize, ApiError>,
-) -> Result<String, ApiError> {
+/// The published book for a depth request.
+pub(crate) async fn depth_result(state: &AppState, p: &Params) -> Result<String, ApiError> {
     let symbol = p.symbol(&state.catalog)?;
-    let limit = limit?;
+    let limit = p.limit(100, MAX_DEPTH)?;
     let def = symbol_def(state, symbol)?;
     let snapshot = state
         .venue

@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ApiRequest, reply, symbol_def, to_json};
+use super::{ApiRequest, symbol_def, to_json, weighed};
 use crate::engine::{SymbolDef, SymbolId};
 use crate::errors::ApiError;
 use crate::server::AppState;
@@ -20,7 +20,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// `GET /api/v3/trades` (weight 25): `symbol`, `limit` (default 500, max 1000).
 pub(crate) async fn trades(State(state): State<AppState>, req: ApiRequest) -> Response {
-    reply(25, trades_result(&state, &req).await)
+    weighed(&state, &req, 25, trades_result(&state, &req)).await
 }
 
 async fn trades_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
@@ -38,7 +38,7 @@ async fn trades_result(state: &AppState, req: &ApiRequest) -> Result<String, Api
 
 /// `GET /api/v3/aggTrades` (weight 4): `symbol`, `fromId`, `startTime`, `endTime`, `limit`.
 pub(crate) async fn agg_trades(State(state): State<AppState>, req: ApiRequest) -> Response {
-    reply(4, agg_trades_result(&state, &req).await)
+    weighed(&state, &req, 4, agg_trades_result(&state, &req)).await
 }
 
 async fn agg_trades_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
@@ -71,7 +71,7 @@ async fn agg_trades_result(state: &AppState, req: &ApiRequest) -> Result<String,
 /// `GET /api/v3/klines` (weight 2): `symbol`, `interval` (`-1120` if unknown), `startTime`,
 /// `endTime`, `timeZone` (UTC only), `limit` (default 500, max 1000).
 pub(crate) async fn klines(State(state): State<AppState>, req: ApiRequest) -> Response {
-    reply(2, klines_result(&state, &req).await)
+    weighed(&state, &req, 2, klines_result(&state, &req)).await
 }
 
 async fn klines_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
@@ -110,7 +110,7 @@ pub(crate) async fn ticker_24hr(State(state): State<AppState>, req: ApiRequest) 
         Ok(Some(_)) | Err(_) => 2,
         Ok(None) => 80,
     };
-    reply(weight, ticker_result(&state, &req, selection).await)
+    weighed(&state, &req, weight, ticker_result(&state, &req, selection)).await
 }
 
 type Selection = Result<Option<(Vec<SymbolId>, bool)>, ApiError>;
@@ -179,12 +179,12 @@ async fn light_ticker(
         req.params.check_all_read()?;
         per_symbol(state, &selection, entry).await
     };
-    reply(weight, result.await)
+    weighed(state, req, weight, result).await
 }
 
 /// `GET /api/v3/avgPrice` (weight 2): volume-weighted price of the last 5 minutes.
 pub(crate) async fn avg_price(State(state): State<AppState>, req: ApiRequest) -> Response {
-    reply(2, avg_price_result(&state, &req).await)
+    weighed(&state, &req, 2, avg_price_result(&state, &req)).await
 }
 
 async fn avg_price_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {

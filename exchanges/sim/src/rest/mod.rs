@@ -35,6 +35,38 @@ pub(crate) use request::{ApiRequest, Params};
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Weight(pub u32);
 
+/// Weight a handler reserved before its work ([`weighed`]); [`track_weight`] charges only the
+/// difference to the response's [`Weight`].
+#[derive(Clone, Copy, Debug)]
+struct Reserved(u32);
+
+/// The sending IP of an admitted request, for handlers that reserve weight.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sender(pub IpAddr);
+
+/// Runs a request of `weight` only if that weight fits in the IP's minute: a heavy request
+/// never takes the used weight past the limit, it is refused (429, counted towards a ban)
+/// before anything runs. `op` is not started when refused.
+pub(crate) async fn weighed(
+    state: &AppState,
+    req: &ApiRequest,
+    weight: u32,
+    op: impl std::future::Future<Output = Result<String, ApiError>>,
+) -> Response {
+    let Some(ip) = req.sender else {
+        return reply(weight, op.await);
+    };
+    let now = state.clock.now_ms();
+    if let Err(refusal) = state.limits.reserve_weight(ip, weight, now) {
+        let error = refusal.error(state.limits.config(), now);
+        state.stats.count_refusal(error.status.as_u16());
+        return reply(0, Err(error));
+    }
+    let mut response = reply(weight, op.await);
+    response.extensions_mut().insert(Reserved(weight));
+    response
+}
+
 /// The REST routes (state is supplied by the caller).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -128,6 +160,7 @@ pub(crate) async fn track_weight(
     let ip = peer_ip(&request);
     let now = state.clock.now_ms();
     let exempt = request.uri().path().starts_with("/_sim");
+    let mut request = request;
     let mut response = match state.limits.admit(ip, now) {
         Err(refusal) if !exempt => {
             let error = refusal.error(state.limits.config(), now);
@@ -136,14 +169,22 @@ pub(crate) async fn track_weight(
             response.extensions_mut().insert(Weight(0));
             response
         }
-        _ => next.run(request).await,
+        _ => {
+            request.extensions_mut().insert(Sender(ip));
+            next.run(request).await
+        }
     };
     let weight = if exempt {
         0
     } else {
         response.extensions().get::<Weight>().map_or(1, |w| w.0)
     };
-    let used = state.limits.add_weight(ip, weight, now);
+    let reserved = response.extensions().get::<Reserved>().map_or(0, |r| r.0);
+    let used = if weight >= reserved {
+        state.limits.add_weight(ip, weight - reserved, now)
+    } else {
+        state.limits.refund_weight(ip, reserved - weight, now)
+    };
     if let Ok(value) = HeaderValue::from_str(&used.to_string()) {
         response
             .headers_mut()

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::order_params::{client_id, order_key, parse_new_order};
-use super::{ApiRequest, Params, order_count_headers, reply, signed, symbol_def, to_json};
+use super::{ApiRequest, Params, order_count_headers, reply, signed, symbol_def, to_json, weighed};
 use crate::engine::{AccountId, OrderFilter, OrderStatus};
 use crate::errors::ApiError;
 use crate::server::AppState;
@@ -105,9 +105,8 @@ pub(crate) async fn test(State(state): State<AppState>, req: ApiRequest) -> Resp
     };
     let result = signed(&state, &req, |account| {
         test_op(&state, &req.params, account)
-    })
-    .await;
-    reply(weight, result)
+    });
+    weighed(&state, &req, weight, result).await
 }
 
 /// Validates an order like a placement (parameters, filters) without placing it.
@@ -145,9 +144,8 @@ pub(crate) async fn test_op(
 pub(crate) async fn query(State(state): State<AppState>, req: ApiRequest) -> Response {
     let result = signed(&state, &req, |account| {
         query_op(&state, &req.params, account)
-    })
-    .await;
-    reply(4, result)
+    });
+    weighed(&state, &req, 4, result).await
 }
 
 pub(crate) async fn query_op(
@@ -227,9 +225,8 @@ pub(crate) async fn open_orders(State(state): State<AppState>, req: ApiRequest) 
     };
     let result = signed(&state, &req, |account| {
         open_orders_op(&state, &req.params, account)
-    })
-    .await;
-    reply(weight, result)
+    });
+    weighed(&state, &req, weight, result).await
 }
 
 pub(crate) async fn open_orders_op(
@@ -296,9 +293,8 @@ pub(crate) async fn cancel_all_op(
 pub(crate) async fn all_orders(State(state): State<AppState>, req: ApiRequest) -> Response {
     let result = signed(&state, &req, |account| {
         all_orders_op(&state, &req.params, account)
-    })
-    .await;
-    reply(20, result)
+    });
+    weighed(&state, &req, 20, result).await
 }
 
 pub(crate) async fn all_orders_op(

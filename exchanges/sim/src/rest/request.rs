@@ -209,6 +209,8 @@ fn decode(raw: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
 /// A REST request with its raw parts and decoded parameters.
 pub(crate) struct ApiRequest {
     pub headers: HeaderMap,
+    /// The sending IP, once the weight middleware admitted the request.
+    pub sender: Option<std::net::IpAddr>,
     query: String,
     body: Bytes,
     pub params: Params,
@@ -229,8 +231,10 @@ impl FromRequest<AppState> for ApiRequest {
             &body[..]
         };
         let params = Params::parse(query.as_bytes(), form)?;
+        let sender = parts.extensions.get::<super::Sender>().map(|s| s.0);
         Ok(Self {
             headers: parts.headers,
+            sender,
             query,
             body,
             params,

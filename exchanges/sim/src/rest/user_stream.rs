@@ -6,23 +6,25 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{ApiRequest, reply};
+use super::{ApiRequest, weighed};
 use crate::errors::ApiError;
 use crate::server::AppState;
 
 /// `POST /api/v3/userDataStream` → `{"listenKey":"<64 characters>"}`.
 pub(crate) async fn create(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let result = req.api_key_account(&state).and_then(|account| {
+    let result = async {
+        let account = req.api_key_account(&state)?;
         req.params.check_all_read()?;
         let key = state.listen_keys.create(account, state.clock.now_ms());
         Ok(json!({ "listenKey": key }).to_string())
-    });
-    reply(2, result)
+    };
+    weighed(&state, &req, 2, result).await
 }
 
 /// `PUT /api/v3/userDataStream?listenKey=...` → `{}`.
 pub(crate) async fn keepalive(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let result = req.api_key_account(&state).and_then(|account| {
+    let result = async {
+        let account = req.api_key_account(&state)?;
         let key = req.params.required("listenKey")?;
         req.params.check_all_read()?;
         if state
@@ -33,13 +35,14 @@ pub(crate) async fn keepalive(State(state): State<AppState>, req: ApiRequest) ->
         } else {
             Err(ApiError::unknown_listen_key())
         }
-    });
-    reply(2, result)
+    };
+    weighed(&state, &req, 2, result).await
 }
 
 /// `DELETE /api/v3/userDataStream?listenKey=...` → `{}`.
 pub(crate) async fn close(State(state): State<AppState>, req: ApiRequest) -> Response {
-    let result = req.api_key_account(&state).and_then(|account| {
+    let result = async {
+        let account = req.api_key_account(&state)?;
         let key = req.params.required("listenKey")?;
         req.params.check_all_read()?;
         if state.listen_keys.close(account, key, state.clock.now_ms()) {
@@ -47,6 +50,6 @@ pub(crate) async fn close(State(state): State<AppState>, req: ApiRequest) -> Res
         } else {
             Err(ApiError::unknown_listen_key())
         }
-    });
-    reply(2, result)
+    };
+    weighed(&state, &req, 2, result).await
 }

@@ -26,13 +26,28 @@ impl WsApiSession {
     pub(super) async fn dispatch(&mut self, method: &str, params: &Map<String, Value>) -> Outcome {
         let state = self.state.clone();
         let p = Params::from_json(params);
-        let signed = |weight: u32| (weight, self.authenticate(params, &p));
+        let signed = |weight: u32| {
+            let auth = self
+                .reserve(weight)
+                .and_then(|()| self.authenticate(params, &p));
+            (weight, auth)
+        };
         match method {
             "ping" => Outcome::new(1, Ok(json!({}))),
             "time" => Outcome::new(1, Ok(json!({ "serverTime": state.clock.now_ms() }))),
-            "exchangeInfo" => Outcome::new(20, parsed(market_data::exchange_info_op(&state, &p))),
+            "exchangeInfo" => {
+                let result = self.reserve(20);
+                Outcome::new(
+                    20,
+                    parsed(result.and_then(|()| market_data::exchange_info_op(&state, &p))),
+                )
+            }
             "depth" => {
-                let (weight, result) = market_data::depth_op(&state, &p).await;
+                let weight = market_data::depth_weight(&p);
+                let result = match self.reserve(weight) {
+                    Ok(()) => market_data::depth_result(&state, &p).await,
+                    Err(error) => Err(error),
+                };
                 Outcome::new(weight, parsed(result))
             }
             "order.place" => {

@@ -57,6 +57,7 @@ pub(crate) async fn upgrade(
         user_rx: None,
         logon: None,
         logon_subs: Vec::new(),
+        reservation: std::sync::Mutex::default(),
         connected_since: state.clock.now_ms(),
     };
     let session_state = state.clone();
@@ -78,6 +79,19 @@ struct WsApiSession {
     /// Subscriptions opened by `userDataStream.subscribe` (they end with the logon).
     logon_subs: Vec<u32>,
     connected_since: i64,
+    /// Weight reserved for the request being dispatched ([`WsApiSession::reserve`]).
+    reservation: std::sync::Mutex<Reservation>,
+}
+
+/// What [`WsApiSession::reserve`] did for the request being dispatched.
+#[derive(Clone, Copy, Debug, Default)]
+enum Reservation {
+    #[default]
+    None,
+    /// This much weight is charged already.
+    Charged(u32),
+    /// The request was refused for its weight: nothing is charged.
+    Refused,
 }
 
 /// What a method produced: its result (or error), its weight, whether it counts as an order
@@ -209,10 +223,42 @@ impl WsApiSession {
         out
     }
 
-    /// Charges the weight and frames the response with its `rateLimits`.
+    /// Charges `weight` before a method runs, unless it would take the minute's weight past the
+    /// limit: then the method is refused (429) and not run, and nothing is charged.
+    fn reserve(&self, weight: u32) -> Result<(), ApiError> {
+        let now = self.state.clock.now_ms();
+        let (reservation, result) = match self.state.limits.reserve_weight(self.ip, weight, now) {
+            Ok(()) => (Reservation::Charged(weight), Ok(())),
+            Err(refusal) => {
+                let error = refusal.error(self.state.limits.config(), now);
+                self.state.stats.count_refusal(error.status.as_u16());
+                (Reservation::Refused, Err(error))
+            }
+        };
+        if let Ok(mut slot) = self.reservation.lock() {
+            *slot = reservation;
+        }
+        result
+    }
+
+    /// Charges the weight (less what was reserved) and frames the response with its
+    /// `rateLimits`.
     fn respond(&self, id: Value, outcome: Outcome, show_limits: bool) -> Message {
         let now = self.state.clock.now_ms();
-        let count = self.state.limits.add_weight(self.ip, outcome.weight, now);
+        let reservation = self
+            .reservation
+            .lock()
+            .map(|mut slot| std::mem::take(&mut *slot))
+            .unwrap_or_default();
+        let limits = &self.state.limits;
+        let count = match reservation {
+            Reservation::None => limits.add_weight(self.ip, outcome.weight, now),
+            Reservation::Charged(r) if outcome.weight >= r => {
+                limits.add_weight(self.ip, outcome.weight - r, now)
+            }
+            Reservation::Charged(r) => limits.refund_weight(self.ip, r - outcome.weight, now),
+            Reservation::Refused => limits.add_weight(self.ip, 0, now),
+        };
         let config = self.state.limits.config();
         let mut limits = wire::info::rate_limits(config);
         limits.truncate(3);

@@ -52,6 +52,12 @@ pub async fn start(config: SimConfig) -> (SimHandle, Client) {
     (sim, client)
 }
 
+/// Sleeps until just after the next minute starts (a new weight window).
+pub async fn sleep_into_next_minute() {
+    let into_minute = now_ms().rem_euclid(60_000) as u64;
+    tokio::time::sleep(Duration::from_millis(60_000 - into_minute + 100)).await;
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
