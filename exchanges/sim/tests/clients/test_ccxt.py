@@ -1,8 +1,5 @@
-"""ccxt (binance class, REST) and ccxt pro (market and user-data WebSockets) against omsd-sim.
-
-The clients are pointed at the simulator with reference §11.1 Recipe A: every REST URL keeps
-its path (`/api/v3`, ...) on the simulator's host, the load skips /sapi, /fapi and /dapi, and
-ccxt pro gets the simulator's `/ws` and `/ws-api/v3`.
+"""ccxt (binance class, REST) and ccxt pro (market and user-data WebSockets) against omsd-sim,
+the clients built by `ccxt_clients` (reference §11.1 Recipe A), and Recipe B (sandbox mode).
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ import ccxt
 import ccxt.pro
 import pytest
 
+from ccxt_clients import pro_client, rest_client
 from support import (
     CCXT_SYMBOL,
     ORDER_QTY,
@@ -38,41 +36,15 @@ AMOUNT = float(ORDER_QTY)
 WATCH_POLL_S = 0.5  # re-check the WebSocket cache at least this often while waiting
 
 
-def point_at_sim(exchange: ccxt.binance | ccxt.pro.binance, sim: Sim) -> None:
-    """Recipe A: rewrite every REST base URL to the simulator, keeping its path."""
-    api = exchange.urls["api"]
-    for key, url in list(api.items()):
-        if isinstance(url, str):
-            api[key] = f"{sim.rest}/{url.split('/', 3)[3]}"
-    if isinstance(exchange, ccxt.pro.binance):
-        api["ws"] = {"spot": f"{sim.stream}/ws", "ws-api": {"spot": sim.ws_api}}
-
-
-def config(sim: Sim) -> dict[str, Any]:
-    return {
-        "apiKey": sim.api_key,
-        "secret": sim.api_secret,
-        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
-    }
-
-
 @pytest.fixture(scope="module")
 def exchange(sim: Sim) -> ccxt.binance:
-    client = ccxt.binance(config(sim))
-    point_at_sim(client, sim)
-    client.load_markets()
-    return client
+    return rest_client(sim)
 
 
 @pytest.fixture
 async def pro(sim: Sim) -> AsyncIterator[ccxt.pro.binance]:
-    client = ccxt.pro.binance(config(sim))
-    point_at_sim(client, sim)
-    try:
-        await client.load_markets()
+    async with pro_client(sim) as client:
         yield client
-    finally:
-        await client.close()
 
 
 def place_resting_buy(exchange: ccxt.binance, sim: Sim) -> Order:

@@ -7,23 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import ccxt
 import ccxt.pro
 import pytest
 
+from ccxt_clients import pro_client, rest_client
 from support import CCXT_SYMBOL, ORDER_QTY, SYMBOL, WAIT_S, Deadline, Sim, resting_buy_price, rest_get, within
-from test_ccxt import config, point_at_sim
 
 
 @pytest.fixture
 async def pro(sim: Sim) -> AsyncIterator[ccxt.pro.binance]:
-    client = ccxt.pro.binance(config(sim))
-    point_at_sim(client, sim)
-    try:
-        await client.load_markets()
+    async with pro_client(sim) as client:
         yield client
-    finally:
-        await client.close()
 
 
 async def test_watch_ticker_reads_the_24hr_ticker_stream(pro: ccxt.pro.binance, sim: Sim) -> None:
@@ -63,9 +57,7 @@ async def test_watch_trades_reads_the_trade_stream(pro: ccxt.pro.binance, sim: S
 
 def test_edit_order_cancels_and_replaces(sim: Sim) -> None:
     """ccxt's `edit_order` on spot is `POST /api/v3/order/cancelReplace` (STOP_ON_FAILURE)."""
-    exchange = ccxt.binance(config(sim))
-    point_at_sim(exchange, sim)
-    exchange.load_markets()
+    exchange = rest_client(sim)
     price = float(resting_buy_price(sim.rest))
     placed = exchange.create_order(CCXT_SYMBOL, "limit", "buy", float(ORDER_QTY), price)
     edited = exchange.edit_order(placed["id"], CCXT_SYMBOL, "limit", "buy", float(ORDER_QTY), price - 1)
