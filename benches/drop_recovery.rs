@@ -12,11 +12,9 @@ use serde_json::json;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "support/venue_state.rs"]
-mod venue_state;
 
+use common::venue_state::{report, seen, venues};
 use common::{Backend, Stack};
-use venue_state::{report, seen, venues};
 
 const STEP: Duration = Duration::from_millis(1);
 /// Quiet time before each drop: drops are rare events, and the backoff starts over only after a

@@ -20,11 +20,9 @@ use serde_json::json;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "support/venue_state.rs"]
-mod venue_state;
 
+use common::venue_state::{Seen, ms, seen, venues};
 use common::{Backend, Stack};
-use venue_state::{Seen, ms, seen, venues};
 
 const STEP: Duration = Duration::from_millis(1);
 /// Quiet time before each event, so that the backoff and the books start from a steady state.

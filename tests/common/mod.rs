@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 pub mod daemon;
 pub mod store_view;
 pub mod venue;
+pub mod venue_state;
 pub mod workload;
 
 /// Which store a test runs on.

@@ -1,7 +1,5 @@
-//! What the load drivers read of the one venue from `/v1/venues`, and how they print latencies.
-
-// Each driver uses a part of this module.
-#![allow(dead_code)]
+//! What tests and load drivers read of the one venue from `/v1/venues`, and how drivers print
+//! latencies.
 
 use std::time::Duration;
 
