@@ -154,7 +154,10 @@ impl Oms {
                 self.start_reconcile(venue, None);
             }
             UserEvent::Execution(report) => {
-                match self.work.by_client_id(venue, &report.client_order_id) {
+                match self
+                    .work
+                    .revive_by_client_id(venue, &report.client_order_id)
+                {
                     Some(id) => {
                         let outcome = self.observe(id, Change::from_report(&report));
                         telemetry::execution_report(venue, outcome);
@@ -201,7 +204,10 @@ impl Oms {
         fills: Vec<Fill>,
         done: Option<oneshot::Sender<()>>,
     ) {
-        if let Some(id) = self.work.by_client_id(venue, &snapshot.client_order_id) {
+        if let Some(id) = self
+            .work
+            .revive_by_client_id(venue, &snapshot.client_order_id)
+        {
             let mut change = Change::from_snapshot(&snapshot, true, "reconciled");
             change.set_fills(fills);
             self.observe(id, change);

@@ -180,9 +180,9 @@ impl WorkingSet {
         self.orders.contains_key(&id)
     }
 
-    /// The order with this client order id, brought back into the live set if it had just
-    /// left it.
-    pub fn by_client_id(&mut self, venue: &str, client_order_id: &str) -> Option<i64> {
+    /// The order with this client order id, reviving it into the live set if it had just
+    /// left it (a report about it is about to change it).
+    pub fn revive_by_client_id(&mut self, venue: &str, client_order_id: &str) -> Option<i64> {
         let key = (venue.to_string(), client_order_id.to_string());
         if let Some(id) = self.by_client.get(&key) {
             return Some(*id);
@@ -333,13 +333,13 @@ mod tests {
             work.detail(1).is_some(),
             "reads are still served from memory"
         );
-        assert_eq!(work.by_client_id("binance", "c1"), Some(1));
+        assert_eq!(work.revive_by_client_id("binance", "c1"), Some(1));
         assert!(work.contains(1), "a report for it brings it back");
         // It leaves again, and is found again by id.
         work.evict_if_done(1);
         assert!(!work.contains(1));
         assert!(work.ensure_live(1));
-        assert_eq!(work.by_client_id("binance", "c3"), None);
+        assert_eq!(work.revive_by_client_id("binance", "c3"), None);
     }
 
     #[test]
