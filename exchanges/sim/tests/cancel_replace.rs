@@ -19,6 +19,14 @@ fn replace<'a>(mode: &'a str, cancel_id: &'a str, price: &'a str) -> Vec<(&'a st
 #[tokio::test]
 async fn cancel_replace_outcomes() {
     let (sim, client) = start(calm_config()).await;
+    let info = client
+        .public("/api/v3/exchangeInfo", &[("symbol", "BTCUSDT")])
+        .await;
+    assert_eq!(
+        info.ok()["symbols"][0]["cancelReplaceAllowed"],
+        true,
+        "the symbols advertise what the simulator serves"
+    );
     let placed = client
         .place(&limit_buy("BTCUSDT", "GTC", "0.001", "20000"))
         .await;

@@ -89,7 +89,7 @@ fn symbol(catalog: &Catalog, def: &SymbolDef) -> Value {
         "opoAllowed": false,
         "quoteOrderQtyMarketAllowed": true,
         "allowTrailingStop": false,
-        "cancelReplaceAllowed": false,
+        "cancelReplaceAllowed": true,
         "amendAllowed": true,
         "pegInstructionsAllowed": false,
         "isSpotTradingAllowed": true,
