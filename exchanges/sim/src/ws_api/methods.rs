@@ -51,15 +51,11 @@ impl WsApiSession {
                 Outcome::new(weight, parsed(result))
             }
             "order.place" => {
-                let (_, auth) = signed(1);
-                let account = auth.as_ref().ok().copied();
-                let result = match auth {
-                    Ok(account) => orders::place_op(&state, &p, account).await,
-                    Err(error) => Err(error),
-                };
-                let mut outcome = Outcome::new(if result.is_ok() { 0 } else { 1 }, parsed(result));
-                outcome.order = account;
-                outcome
+                placement(signed(1), |a| async move {
+                    let result = orders::place_op(&state, &p, a).await;
+                    (if result.is_ok() { 0 } else { 1 }, result)
+                })
+                .await
             }
             "order.test" => run(signed(1), |a| orders::test_op(&state, &p, a)).await,
             // Successful cancels weigh 0, failed ones 1 (as REST).
@@ -67,15 +63,10 @@ impl WsApiSession {
                 zero_if_ok(run(signed(1), |a| orders::cancel_op(&state, &p, a)).await)
             }
             "order.cancelReplace" => {
-                let (_, auth) = signed(1);
-                let account = auth.as_ref().ok().copied();
-                let (weight, result) = match auth {
-                    Ok(account) => cancel_replace::cancel_replace_op(&state, &p, account).await,
-                    Err(error) => (1, Err(error)),
-                };
-                let mut outcome = Outcome::new(weight, parsed(result));
-                outcome.order = account;
-                outcome
+                placement(signed(1), |a| {
+                    cancel_replace::cancel_replace_op(&state, &p, a)
+                })
+                .await
             }
             "order.amend.keepPriority" => {
                 run(signed(amend::AMEND_WEIGHT), |a| {
@@ -255,6 +246,23 @@ where
         Err(error) => Err(error),
     };
     Outcome::new(weight, parsed(result))
+}
+
+/// A method that places orders: `op` gives its weight and result; it counts as an order
+/// request (ORDERS usage in `rateLimits`) for the account.
+async fn placement<F, Fut>((_, auth): (u32, Result<AccountId, ApiError>), op: F) -> Outcome
+where
+    F: FnOnce(AccountId) -> Fut,
+    Fut: Future<Output = (u32, Result<String, ApiError>)>,
+{
+    let account = auth.as_ref().ok().copied();
+    let (weight, result) = match auth {
+        Ok(account) => op(account).await,
+        Err(error) => (1, Err(error)),
+    };
+    let mut outcome = Outcome::new(weight, parsed(result));
+    outcome.order = account;
+    outcome
 }
 
 /// Successful order placements and cancels weigh nothing; failed ones keep their weight.
