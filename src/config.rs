@@ -7,8 +7,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod market_data;
 mod risk;
 
+pub use market_data::{MarketDataConfig, SnapshotConfig, VenueSnapshotConfig};
 pub use risk::{InstrumentRiskConfig, OrderRateConfig, RiskConfig};
 
 /// The whole daemon configuration.
@@ -25,6 +27,9 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub oms: OmsConfig,
+    /// Storing trades, book snapshots and candles (`[market_data]`).
+    #[serde(default)]
+    pub market_data: MarketDataConfig,
     #[serde(default)]
     pub venues: Vec<VenueConfig>,
 }
@@ -66,6 +71,9 @@ pub struct StoreConfig {
     /// `sqlite:PATH` (embedded) or `postgres://...`.
     #[serde(default = "default_store_url")]
     pub url: String,
+    /// Connections to a PostgreSQL server (default 8); SQLite ignores it.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
 }
 
 /// Order-processing settings.
@@ -131,6 +139,10 @@ pub struct VenueConfig {
     /// Pre-trade risk limits (`[venues.risk]`); defaults to a 2% price band and nothing else.
     #[serde(default)]
     pub risk: RiskConfig,
+    /// Book snapshot sampling of this venue and its instruments (`[venues.snapshots]`);
+    /// defaults to `[market_data.snapshots]`.
+    #[serde(default)]
+    pub snapshots: VenueSnapshotConfig,
 }
 
 /// Optional per-venue tuning of the resilience toolkit. `None` keeps the adapter's default.
@@ -236,6 +248,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: default_store_url(),
+            max_connections: None,
         }
     }
 }
@@ -340,12 +353,16 @@ impl Config {
         {
             problems.push("store.url: expected sqlite:PATH or postgres://...".to_string());
         }
+        if self.store.max_connections == Some(0) {
+            problems.push("store.max_connections must be positive".into());
+        }
         if self.oms.request_timeout_ms == 0 {
             problems.push("oms.request_timeout_ms must be positive".into());
         }
         if self.oms.poll_interval_ms < 100 {
             problems.push("oms.poll_interval_ms must be at least 100".into());
         }
+        problems.extend(self.market_data.problems());
         if self.venues.is_empty() {
             problems.push("no [[venues]] configured".into());
         }
@@ -403,6 +420,7 @@ impl Config {
                 problems.push(format!("{at}: recv_window_ms must be in 1..=60000"));
             }
             problems.extend(v.tuning.problems(&at));
+            problems.extend(v.snapshots.problems(&at, &v.symbols));
             problems.extend(v.risk.problems(&at, &v.symbols));
         }
         if problems.is_empty() {

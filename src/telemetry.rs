@@ -44,6 +44,21 @@ pub const BOOK_RESYNC_SECONDS: &str = "omsd_book_resync_duration_seconds";
 pub const MARKET_TRADES: &str = "omsd_market_trades_total";
 /// Market-data events dropped because a bounded queue was full.
 pub const MARKET_EVENTS_DROPPED: &str = "omsd_market_events_dropped_total";
+/// Market-data rows (`kind="trade"|"snapshot"`) the writer stored.
+pub const MARKET_ROWS_WRITTEN: &str = "omsd_market_rows_written_total";
+/// Market-data rows the writer was offered again and found already stored (replays).
+pub const MARKET_ROWS_DUPLICATE: &str = "omsd_market_rows_duplicate_total";
+/// Market-data rows dropped because the writer's queue was full, by kind.
+pub const MARKET_ROWS_DROPPED: &str = "omsd_market_rows_dropped_total";
+/// Rows per market-data flush.
+pub const MARKET_FLUSH_ROWS: &str = "omsd_market_flush_rows";
+/// Duration of one market-data flush.
+pub const MARKET_FLUSH_SECONDS: &str = "omsd_market_flush_duration_seconds";
+/// Market-data flushes that failed (the rows are kept and retried).
+pub const MARKET_FLUSH_FAILURES: &str = "omsd_market_flush_failures_total";
+/// 1 while a venue runs on instruments from the store's cache (it has not answered since
+/// start; new orders for it are refused).
+pub const INSTRUMENTS_STALE: &str = "omsd_venue_instruments_stale";
 /// Control-port requests by endpoint and HTTP status.
 pub const HTTP_REQUESTS: &str = "omsd_http_requests_total";
 /// Control-port request duration by endpoint.
@@ -130,6 +145,10 @@ pub const TASK_FAILURES: &str = "omsd_task_failures_total";
 /// Venue messages that could not be understood (logged and skipped).
 pub const MALFORMED_MESSAGES: &str = "omsd_venue_malformed_messages_total";
 
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
+];
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -139,7 +158,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub fn install_exporter(listen: SocketAddr) {
     let builder = PrometheusBuilder::new()
         .with_http_listener(listen)
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS);
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(MARKET_FLUSH_ROWS.into()), BATCH_BUCKETS)
+        });
     match builder {
         Ok(builder) => match builder.install() {
             Ok(()) => tracing::info!(%listen, "metrics exporter listening"),
@@ -319,6 +341,59 @@ pub fn book_resynced(venue: &str, symbol: &str, elapsed: Duration) {
 
 pub fn market_trades(venue: &str, count: u64) {
     counter!(MARKET_TRADES, "venue" => venue.to_string()).increment(count);
+}
+
+/// A venue's instruments turned stale (started from the cache) or fresh again.
+pub fn instruments_stale(venue: &str, stale: bool, error: &str, fetched_at_ms: i64) {
+    if stale {
+        tracing::warn!(
+            venue,
+            error,
+            cached_at_ms = fetched_at_ms,
+            "venue unreachable: starting with its cached instruments; new orders are refused until it answers"
+        );
+    } else if fetched_at_ms > 0 {
+        tracing::info!(venue, "instruments loaded from the venue");
+    }
+    gauge!(INSTRUMENTS_STALE, "venue" => venue.to_string()).set(if stale { 1.0 } else { 0.0 });
+}
+
+/// Registers the writer's series of one row kind at zero.
+pub fn market_rows_registered(kind: &'static str) {
+    counter!(MARKET_ROWS_WRITTEN, "kind" => kind).increment(0);
+    counter!(MARKET_ROWS_DUPLICATE, "kind" => kind).increment(0);
+    counter!(MARKET_ROWS_DROPPED, "kind" => kind).increment(0);
+}
+
+/// A row the market-data writer had no room for.
+pub fn market_row_dropped(kind: &'static str) {
+    counter!(MARKET_ROWS_DROPPED, "kind" => kind).increment(1);
+}
+
+/// A market-data flush was written: what it held and what was new.
+pub fn market_flush(
+    batch: &crate::store::MarketBatch,
+    trades_inserted: usize,
+    snapshots_inserted: usize,
+    elapsed: Duration,
+) {
+    let rows = [
+        ("trade", batch.trades.len(), trades_inserted),
+        ("snapshot", batch.snapshots.len(), snapshots_inserted),
+    ];
+    for (kind, offered, inserted) in rows {
+        counter!(MARKET_ROWS_WRITTEN, "kind" => kind).increment(inserted as u64);
+        let duplicate = offered.saturating_sub(inserted) as u64;
+        counter!(MARKET_ROWS_DUPLICATE, "kind" => kind).increment(duplicate);
+    }
+    histogram!(MARKET_FLUSH_ROWS).record(batch.len() as f64);
+    histogram!(MARKET_FLUSH_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// A market-data flush failed; its rows are kept and retried.
+pub fn market_flush_failed(rows: usize, error: &str) {
+    tracing::warn!(rows, error, "market data flush failed; retrying");
+    counter!(MARKET_FLUSH_FAILURES).increment(1);
 }
 
 pub fn market_events_dropped(venue: &str, count: u64) {

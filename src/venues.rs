@@ -3,13 +3,15 @@
 //! status the control port reports.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use exchange_core::{Exchange, Instrument};
 
 use crate::config::{CredentialSource, VenueConfig};
+use crate::store::Store;
+use crate::telemetry;
 
 /// Endpoints and credentials a venue adapter is built with.
 #[derive(Clone)]
@@ -137,8 +139,12 @@ fn apply_tuning(c: &mut exchange_binance::BinanceConfig, t: &crate::config::Venu
 pub struct Venue {
     pub config: VenueConfig,
     pub exchange: Arc<dyn Exchange>,
-    /// Configured instruments by canonical name.
-    pub instruments: HashMap<String, Instrument>,
+    /// Configured instruments by canonical name (replaced when fetched again).
+    instruments: RwLock<Arc<HashMap<String, Instrument>>>,
+    /// The instruments came from the store's cache: the venue has not answered since start.
+    instruments_stale: AtomicBool,
+    /// When the instruments in use were fetched from the venue (epoch milliseconds).
+    instruments_fetched_at_ms: AtomicI64,
     user_stream_up: AtomicBool,
     /// Reconciliation runs under way (each pauses submissions until it ends).
     reconciling: AtomicU32,
@@ -147,38 +153,96 @@ pub struct Venue {
     reconciliations: AtomicU64,
 }
 
+/// How long start-up waits for a venue's instrument list before using the cached one.
+const INSTRUMENTS_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The configured symbols among `listed`, or the configured symbols `listed` lacks.
+fn configured(
+    config: &VenueConfig,
+    listed: impl IntoIterator<Item = Instrument>,
+) -> Result<HashMap<String, Instrument>, Vec<String>> {
+    let mut by_name: HashMap<String, Instrument> =
+        listed.into_iter().map(|i| (i.name.clone(), i)).collect();
+    let mut instruments = HashMap::new();
+    let mut missing = Vec::new();
+    for symbol in &config.symbols {
+        match by_name.remove(symbol) {
+            Some(instrument) => {
+                instruments.insert(symbol.clone(), instrument);
+            }
+            None => missing.push(symbol.clone()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(instruments)
+    } else {
+        Err(missing)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The venue's instrument list, within [`INSTRUMENTS_TIMEOUT`].
+async fn fetch(exchange: &Arc<dyn Exchange>) -> anyhow::Result<Vec<Instrument>> {
+    tokio::time::timeout(INSTRUMENTS_TIMEOUT, exchange.instruments())
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out loading instruments"))?
+        .map_err(|e| anyhow::anyhow!("loading instruments: {e}"))
+}
+
 impl Venue {
-    /// Loads the venue's instruments and keeps the configured ones; a configured symbol the
-    /// venue does not list is an error.
+    /// Loads the venue's instruments, keeps the configured ones and caches them in `store`;
+    /// a configured symbol the venue does not list is an error. When the venue cannot be
+    /// reached, starts with the cached instruments instead, flagged stale (new orders for the
+    /// venue are refused until [`Venue::refresh_instruments`] succeeds); without a cached copy
+    /// of every configured symbol that is an error too.
     pub async fn connect(
         config: VenueConfig,
         exchange: Arc<dyn Exchange>,
+        store: &Arc<dyn Store>,
     ) -> anyhow::Result<Venue> {
-        let listed = tokio::time::timeout(Duration::from_secs(30), exchange.instruments())
-            .await
-            .map_err(|_| anyhow::anyhow!("venue {}: timed out loading instruments", config.name))?
-            .map_err(|e| anyhow::anyhow!("venue {}: loading instruments: {e}", config.name))?;
-        let mut instruments = HashMap::new();
-        let mut missing = Vec::new();
-        for symbol in &config.symbols {
-            match listed.iter().find(|i| &i.name == symbol) {
-                Some(instrument) => {
-                    instruments.insert(symbol.clone(), instrument.clone());
-                }
-                None => missing.push(symbol.clone()),
+        let name = config.name.clone();
+        let (instruments, stale, fetched_at) = match fetch(&exchange).await {
+            Ok(listed) => {
+                let instruments = configured(&config, listed).map_err(|missing| {
+                    anyhow::anyhow!(
+                        "venue {name}: instruments not listed by the venue: {}",
+                        missing.join(", ")
+                    )
+                })?;
+                let fetched_at = now_ms();
+                cache(store, &name, &instruments, fetched_at).await;
+                (instruments, false, fetched_at)
             }
-        }
-        if !missing.is_empty() {
-            anyhow::bail!(
-                "venue {}: instruments not listed by the venue: {}",
-                config.name,
-                missing.join(", ")
-            );
+            Err(error) => {
+                let cached = store.cached_instruments(&name).await.map_err(|e| {
+                    anyhow::anyhow!("venue {name}: {error}; reading the cached instruments: {e}")
+                })?;
+                let fetched_at = cached.iter().map(|c| c.fetched_at_ms).min().unwrap_or(0);
+                let instruments = configured(&config, cached.into_iter().map(|c| c.instrument))
+                    .map_err(|missing| {
+                        anyhow::anyhow!(
+                            "venue {name}: {error}, and the store has no cached instruments for {}",
+                            missing.join(", ")
+                        )
+                    })?;
+                telemetry::instruments_stale(&name, true, &error.to_string(), fetched_at);
+                (instruments, true, fetched_at)
+            }
+        };
+        if !stale {
+            telemetry::instruments_stale(&name, false, "", fetched_at);
         }
         Ok(Venue {
             config,
             exchange,
-            instruments,
+            instruments: RwLock::new(Arc::new(instruments)),
+            instruments_stale: AtomicBool::new(stale),
+            instruments_fetched_at_ms: AtomicI64::new(fetched_at),
             user_stream_up: AtomicBool::new(false),
             reconciling: AtomicU32::new(0),
             started: AtomicBool::new(false),
@@ -186,15 +250,62 @@ impl Venue {
         })
     }
 
+    /// Fetches the instruments again and replaces the ones in use (and the cached copy); the
+    /// venue is no longer stale once this succeeds.
+    pub async fn refresh_instruments(&self, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+        let listed = fetch(&self.exchange).await?;
+        let instruments = configured(&self.config, listed).map_err(|missing| {
+            anyhow::anyhow!(
+                "instruments no longer listed by the venue: {}",
+                missing.join(", ")
+            )
+        })?;
+        let fetched_at = now_ms();
+        cache(store, self.name(), &instruments, fetched_at).await;
+        if let Ok(mut current) = self.instruments.write() {
+            *current = Arc::new(instruments);
+        }
+        self.instruments_fetched_at_ms
+            .store(fetched_at, Ordering::Relaxed);
+        self.instruments_stale.store(false, Ordering::Relaxed);
+        telemetry::instruments_stale(self.name(), false, "", fetched_at);
+        Ok(())
+    }
+
+    /// The configured instruments by canonical name.
+    pub fn instruments(&self) -> Arc<HashMap<String, Instrument>> {
+        match self.instruments.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// One configured instrument by canonical name.
+    pub fn instrument(&self, symbol: &str) -> Option<Instrument> {
+        self.instruments().get(symbol).cloned()
+    }
+
+    /// The instruments in use came from the store's cache (the venue has not answered since
+    /// start): new orders for the venue are refused.
+    pub fn instruments_stale(&self) -> bool {
+        self.instruments_stale.load(Ordering::Relaxed)
+    }
+
+    /// When the instruments in use were fetched from the venue (epoch milliseconds).
+    pub fn instruments_fetched_at_ms(&self) -> i64 {
+        self.instruments_fetched_at_ms.load(Ordering::Relaxed)
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }
 
     /// Looks up an instrument by its venue symbol.
-    pub fn instrument_by_venue_symbol(&self, venue_symbol: &str) -> Option<&Instrument> {
-        self.instruments
+    pub fn instrument_by_venue_symbol(&self, venue_symbol: &str) -> Option<Instrument> {
+        self.instruments()
             .values()
             .find(|i| i.venue_symbol == venue_symbol)
+            .cloned()
     }
 
     pub fn set_user_stream_up(&self, up: bool) {
@@ -228,6 +339,19 @@ impl Venue {
     /// venue are refused (retryable 503).
     pub fn reconciling(&self) -> bool {
         self.reconciling.load(Ordering::Relaxed) > 0 || !self.started.load(Ordering::Relaxed)
+    }
+}
+
+/// Caches fetched instruments; a failure only costs the next cold start its cache.
+async fn cache(
+    store: &Arc<dyn Store>,
+    venue: &str,
+    instruments: &HashMap<String, Instrument>,
+    fetched_at_ms: i64,
+) {
+    let list: Vec<Instrument> = instruments.values().cloned().collect();
+    if let Err(e) = store.save_instruments(venue, &list, fetched_at_ms).await {
+        tracing::warn!(venue, error = %e, "instruments not cached");
     }
 }
 

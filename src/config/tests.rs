@@ -89,3 +89,57 @@ fn env_overrides() {
     let bad = |k: &str| (k == "OMSD_METRICS_LISTEN").then(|| "nope".to_string());
     assert!(config.apply_env(bad).is_err());
 }
+
+#[test]
+fn snapshot_sampling_resolves_instrument_then_venue_then_default() {
+    let config = Config::from_toml(
+        r#"
+        market_data = { snapshots = { depth = 5, interval_ms = 2000 } }
+        [[venues]]
+        name = "b"
+        kind = "binance"
+        embedded_sim = true
+        symbols = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+        snapshots = { interval_ms = 500, instruments = { "ETH-USDT" = { depth = 20 }, "SOL-USDT" = { interval_ms = 0 } } }
+        "#,
+    )
+    .unwrap();
+    config.validate().unwrap();
+    let (defaults, venue) = (&config.market_data.snapshots, &config.venues[0].snapshots);
+    let got: Vec<_> = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+        .iter()
+        .map(|s| venue.resolve(defaults, s).map(|c| (c.depth, c.interval_ms)))
+        .collect();
+    assert_eq!(got, [Some((5, 500)), Some((20, 500)), None]);
+}
+
+#[test]
+fn bad_market_data_settings_are_reported() {
+    let config = Config::from_toml(
+        r#"
+        market_data = { queue = 0, flush_interval_ms = 0, snapshots = { depth = 0, interval_ms = 50 } }
+        [[venues]]
+        name = "b"
+        kind = "binance"
+        embedded_sim = true
+        symbols = ["BTC-USDT"]
+        snapshots = { instruments = { "XRP-USDT" = { depth = 500 } } }
+        "#,
+    )
+    .unwrap();
+    let problems = config.validate().unwrap_err().0;
+    let want = [
+        "market_data.queue and market_data.flush_rows must be positive",
+        "market_data.flush_interval_ms must be positive",
+        "market_data.snapshots: depth must be in 1..=100",
+        "market_data.snapshots: interval_ms must be 0 (off) or at least 100",
+        "venues[0] (b): snapshots.instruments.XRP-USDT is not in the venue's symbols",
+        "venues[0] (b): snapshots.instruments.XRP-USDT: depth must be in 1..=100",
+    ];
+    for line in want {
+        assert!(
+            problems.iter().any(|p| p == line),
+            "missing {line:?} in {problems:#?}"
+        );
+    }
+}

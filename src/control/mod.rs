@@ -4,6 +4,7 @@
 //! bound listener until shutdown. Every error is `{"error": {"code", "message"}}`.
 
 mod error;
+mod market;
 mod ops;
 mod orders;
 pub mod views;
@@ -25,6 +26,7 @@ pub use error::ApiError;
 
 use crate::market::{BookStatus, MarketHandle, TopOfBook};
 use crate::oms::OmsHandle;
+use crate::store::Store;
 use crate::supervisor::Readiness;
 use crate::telemetry;
 use crate::venues::Venues;
@@ -36,6 +38,10 @@ pub struct AppState {
     pub venues: Arc<Venues>,
     pub market: MarketHandle,
     pub readiness: Arc<Readiness>,
+    /// Market data reads (trades, candles, snapshots).
+    pub store: Arc<dyn Store>,
+    /// Whether market data is stored at all (`market_data.store`).
+    pub market_data_stored: bool,
     /// How long submit and cancel wait for the venue's answer before returning.
     pub submit_wait: Duration,
 }
@@ -55,6 +61,12 @@ pub fn router(state: AppState) -> Router {
             get(ops::kill_switch).merge(post(ops::set_kill_switch)),
         )
         .route("/v1/books/{venue}/{symbol}", get(book))
+        .route(
+            "/v1/books/{venue}/{symbol}/snapshots",
+            get(market::snapshots),
+        )
+        .route("/v1/trades", get(market::trades))
+        .route("/v1/candles", get(market::candles))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -88,6 +100,9 @@ fn endpoint_label(path: &str) -> &'static str {
         "/v1/balances" => "/v1/balances",
         "/v1/kill-switch" => "/v1/kill-switch",
         "/v1/books/{venue}/{symbol}" => "/v1/books/{venue}/{symbol}",
+        "/v1/books/{venue}/{symbol}/snapshots" => "/v1/books/{venue}/{symbol}/snapshots",
+        "/v1/trades" => "/v1/trades",
+        "/v1/candles" => "/v1/candles",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         _ => "other",
@@ -137,6 +152,11 @@ struct VenueStatus {
     user_stream_connected: bool,
     reconciling: bool,
     reconciliations: u64,
+    /// The instruments in use are the store's cached copy (the venue has not answered since
+    /// start): new orders for the venue are refused with 503 `venue_instruments_stale`.
+    instruments_stale: bool,
+    /// When the instruments in use were fetched from the venue (epoch milliseconds).
+    instruments_fetched_at_ms: i64,
     symbols: Vec<String>,
     books: Vec<BookStatus>,
     /// Connections, breakers, rate limits and clock, as the adapter reports them.
@@ -146,7 +166,7 @@ struct VenueStatus {
 async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
     let mut out = Vec::new();
     for venue in state.venues.iter() {
-        let mut symbols: Vec<String> = venue.instruments.keys().cloned().collect();
+        let mut symbols: Vec<String> = venue.instruments().keys().cloned().collect();
         symbols.sort();
         out.push(VenueStatus {
             name: venue.name().to_string(),
@@ -155,6 +175,8 @@ async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
             user_stream_connected: venue.user_stream_up(),
             reconciling: venue.reconciling(),
             reconciliations: venue.reconciliations(),
+            instruments_stale: venue.instruments_stale(),
+            instruments_fetched_at_ms: venue.instruments_fetched_at_ms(),
             symbols,
             books: state.market.status(venue.name()).await,
             health: venue.exchange.health(),
@@ -183,7 +205,7 @@ async fn book(
         .get(&venue_name)
         .ok_or_else(|| ApiError::not_found(format!("venue '{venue_name}' is not configured")))?;
     let symbol = symbol.to_ascii_uppercase();
-    let instrument = venue.instruments.get(&symbol).ok_or_else(|| {
+    let instrument = venue.instrument(&symbol).ok_or_else(|| {
         ApiError::not_found(format!(
             "symbol '{symbol}' is not followed on '{venue_name}'"
         ))

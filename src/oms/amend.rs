@@ -91,7 +91,7 @@ impl Oms {
             .venues
             .get(&order.venue)
             .ok_or(OmsError::NotFound(order_id))?;
-        if let Some(instrument) = venue.instruments.get(&order.symbol) {
+        if let Some(instrument) = venue.instrument(&order.symbol) {
             instrument
                 .filters
                 .check(order.order_type, quantity, order.price)

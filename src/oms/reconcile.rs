@@ -75,7 +75,7 @@ impl Ctx {
     /// The venue symbols this venue trades.
     fn symbols(&self) -> Vec<String> {
         self.venue
-            .instruments
+            .instruments()
             .values()
             .map(|i| i.venue_symbol.clone())
             .collect()

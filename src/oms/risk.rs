@@ -7,10 +7,9 @@ use super::{OmsError, SubmitRequest, ids};
 use crate::venues::Venue;
 
 /// Checks a request against its venue and instrument; returns the instrument to trade.
-pub fn check<'v>(venue: &'v Venue, req: &SubmitRequest) -> Result<&'v Instrument, OmsError> {
+pub fn check(venue: &Venue, req: &SubmitRequest) -> Result<Instrument, OmsError> {
     let instrument = venue
-        .instruments
-        .get(&req.symbol)
+        .instrument(&req.symbol)
         .ok_or_else(|| OmsError::Invalid {
             code: "unknown_symbol",
             message: format!(
@@ -49,6 +48,17 @@ pub fn check<'v>(venue: &'v Venue, req: &SubmitRequest) -> Result<&'v Instrument
 /// its circuit breaker is open, or the venue paused (429) or banned (418) us. Fails fast with a
 /// retryable 503 instead of queuing.
 pub fn venue_accepts_orders(venue: &Venue) -> Result<(), OmsError> {
+    if venue.instruments_stale() {
+        return Err(OmsError::Unavailable {
+            code: "venue_instruments_stale",
+            message: format!(
+                "venue '{}' has not answered since start: its instruments are the cached copy \
+                 fetched at {} ms; orders resume once the venue answers",
+                venue.name(),
+                venue.instruments_fetched_at_ms()
+            ),
+        });
+    }
     let health = venue.exchange.health();
     let now_ms = super::actor::now_ms();
     if let Some(until) = health.limiter.banned_until_ms.filter(|u| *u > now_ms) {

@@ -63,7 +63,7 @@ impl Oms {
                 code: "unknown_venue",
                 message: format!("venue '{}' is not configured", req.venue),
             })?;
-        let instrument = risk::check(&venue, req)?.clone();
+        let instrument = risk::check(&venue, req)?;
         risk::venue_accepts_orders(&venue)?;
         if venue.reconciling() {
             return Err(OmsError::Unavailable {
@@ -126,7 +126,7 @@ impl Oms {
 
     /// What the venue's open orders and balances amount to, for the risk limits.
     fn exposure(&self, venue: &str, base: &str) -> Exposure {
-        let instruments = self.venues.get(venue).map(|v| &v.instruments);
+        let instruments = self.venues.get(venue).map(|v| v.instruments());
         let mut open_orders_venue = self.commit.creating(venue);
         let mut open_buy_base_quantity = Decimal::ZERO;
         for live in self.work.iter() {
@@ -136,6 +136,7 @@ impl Oms {
             }
             open_orders_venue += 1;
             let same_base = instruments
+                .as_ref()
                 .and_then(|i| i.get(&o.symbol))
                 .is_some_and(|i| i.base == base);
             if o.side == Side::Buy && same_base {

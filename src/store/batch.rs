@@ -28,7 +28,7 @@ use super::{
 type Tuple<'q, DB> = Separated<'q, DB, &'static str>;
 
 /// Binds one value, with the SQL text `cast` turns it into the column's type.
-fn bind<DB, T>(tuple: &mut Tuple<'_, DB>, cast: Cast, value: T)
+pub(super) fn bind<DB, T>(tuple: &mut Tuple<'_, DB>, cast: Cast, value: T)
 where
     DB: Database,
     T: for<'q> Encode<'q, DB> + Type<DB>,
@@ -170,7 +170,7 @@ where
 
     /// Runs `head VALUES (..), (..) tail` over `items` in as few statements as the bind limit
     /// allows (each tuple binds `per_row` values), returning every row the statements return.
-    async fn run_values<T: Sync>(
+    pub(super) async fn run_values<T: Sync>(
         tx: &mut Transaction<'static, DB>,
         (head, tail): (&str, &str),
         per_row: usize,

@@ -20,6 +20,20 @@ pub(crate) fn clamp_limit(limit: i64) -> i64 {
     }
 }
 
+/// Market-data rows a read returns when it asks for none.
+pub const DEFAULT_MARKET_LIMIT: i64 = 500;
+/// The most market-data rows one read returns (wider candles read this many minutes).
+pub const MAX_MARKET_LIMIT: i64 = 100_000;
+
+/// The row limit of a market-data read, defaulted and capped like [`clamp_limit`].
+pub(crate) fn clamp_market_limit(limit: i64) -> i64 {
+    if limit <= 0 {
+        DEFAULT_MARKET_LIMIT
+    } else {
+        limit.min(MAX_MARKET_LIMIT)
+    }
+}
+
 /// Statuses of orders that can still change (what reconciliation looks at).
 pub(crate) fn open_statuses() -> impl Iterator<Item = OrderStatus> {
     OrderStatus::ALL

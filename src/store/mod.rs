@@ -19,7 +19,11 @@
 //! - `suite` (tests only): one behaviour suite run against every backend.
 
 mod batch;
+mod copy;
 mod filters;
+mod instruments;
+pub mod market;
+mod market_sql;
 pub mod postgres;
 mod read;
 mod records;
@@ -54,7 +58,12 @@ pub enum StoreError {
     OrderNotFound(i64),
 }
 
-pub use filters::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+pub use filters::{DEFAULT_LIST_LIMIT, DEFAULT_MARKET_LIMIT, MAX_LIST_LIMIT, MAX_MARKET_LIMIT};
+pub use instruments::CachedInstrument;
+pub use market::{
+    BookSnapshotRecord, Candle, MarketBatch, MarketOutcome, MarketPolicies, MarketQuery,
+    TradeRecord,
+};
 pub use postgres::PostgresStore;
 pub use records::{
     BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
@@ -72,9 +81,20 @@ pub use sqlite::SqliteStore;
 /// Anything else is [`StoreError::UnsupportedUrl`]. The URL's password never reaches a log or
 /// an error.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, None).await
+}
+
+/// [`open`] with a cap on the connections to a PostgreSQL server (`None`: the default).
+pub async fn open_with(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = match Backend::of(url) {
         Some(Backend::Sqlite) => Arc::new(SqliteStore::connect(url).await?),
-        Some(Backend::Postgres) => Arc::new(PostgresStore::connect(url).await?),
+        Some(Backend::Postgres) => match max_connections {
+            Some(n) => Arc::new(PostgresStore::connect_with(url, n).await?),
+            None => Arc::new(PostgresStore::connect(url).await?),
+        },
         None => return Err(StoreError::UnsupportedUrl(redact_url(url))),
     };
     tracing::info!(url = %redact_url(url), "store opened");
@@ -213,6 +233,40 @@ pub trait Store: Send + Sync + 'static {
 
     /// The value of one setting, if set.
     async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Writes one market-data flush in one transaction: the trades and snapshots not stored
+    /// yet (a replayed one is left alone), and the stored trades folded into the one-minute
+    /// candles. Only the market-data writer calls this; orders never go through it.
+    async fn write_market(&self, batch: &MarketBatch) -> Result<MarketOutcome, StoreError>;
+
+    /// Caches a venue's instruments as fetched at `fetched_at_ms` (each replaces its earlier
+    /// copy).
+    async fn save_instruments(
+        &self,
+        venue: &str,
+        instruments: &[exchange_core::Instrument],
+        fetched_at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The cached instruments of a venue, by canonical name.
+    async fn cached_instruments(&self, venue: &str) -> Result<Vec<CachedInstrument>, StoreError>;
+
+    /// Replaces the database's retention and compression policies of market data with
+    /// `policies` where the database manages them (TimescaleDB); true if it does, false where
+    /// market data is kept in plain tables (nothing is changed then).
+    async fn apply_market_policies(&self, policies: &MarketPolicies) -> Result<bool, StoreError>;
+
+    /// Stored trades of one venue symbol, newest first.
+    async fn trades(&self, query: &MarketQuery) -> Result<Vec<TradeRecord>, StoreError>;
+
+    /// One-minute candles of one venue symbol, newest first.
+    async fn candles(&self, query: &MarketQuery) -> Result<Vec<Candle>, StoreError>;
+
+    /// Stored book snapshots of one venue symbol, newest first.
+    async fn book_snapshots(
+        &self,
+        query: &MarketQuery,
+    ) -> Result<Vec<BookSnapshotRecord>, StoreError>;
 
     /// A cheap round trip (`SELECT 1`): is the store reachable now?
     async fn ping(&self) -> Result<(), StoreError>;

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use super::market::{BookSnapshotRecord, Candle, TradeRecord};
 use super::{
     BalanceRecord, FillRecord, IdempotencyKeyRecord, OrderEventRecord, OrderRecord, StoreError,
     UnmatchedFillRecord, Watermark,
@@ -222,6 +223,65 @@ pub(crate) fn key_from_row(row: &impl Columns) -> Result<IdempotencyKeyRecord, S
         key: f.text("key")?,
         order_id: f.int("order_id")?,
         request_hash: f.text("request_hash")?,
+    })
+}
+
+/// A `trades` row as selected by a backend's trade column list.
+pub(crate) fn trade_from_row(row: &impl Columns) -> Result<TradeRecord, StoreError> {
+    let f = Fields::new(row, "trades");
+    Ok(TradeRecord {
+        venue: f.text("venue")?,
+        venue_symbol: f.text("venue_symbol")?,
+        trade_id: f.text("trade_id")?,
+        price: f.parsed("price")?,
+        quantity: f.parsed("quantity")?,
+        taker_side: f.parsed("taker_side")?,
+        time_ms: f.int("time_ms")?,
+        received_ms: f.int("received_ms")?,
+    })
+}
+
+/// A `candles_1m` row as selected by a backend's candle column list.
+pub(crate) fn candle_from_row(row: &impl Columns) -> Result<Candle, StoreError> {
+    let f = Fields::new(row, "candles_1m");
+    Ok(Candle {
+        venue: f.text("venue")?,
+        venue_symbol: f.text("venue_symbol")?,
+        open_time_ms: f.int("open_time_ms")?,
+        open: f.parsed("open")?,
+        high: f.parsed("high")?,
+        low: f.parsed("low")?,
+        close: f.parsed("close")?,
+        volume: f.parsed("volume")?,
+        trades: f.int("trades")?,
+        first: (f.int("first_at_ms")?, f.text("first_trade_id")?),
+        last: (f.int("last_at_ms")?, f.text("last_trade_id")?),
+    })
+}
+
+/// A `book_snapshots` row as selected by a backend's snapshot column list.
+pub(crate) fn snapshot_from_row(row: &impl Columns) -> Result<BookSnapshotRecord, StoreError> {
+    let f = Fields::new(row, "book_snapshots");
+    let levels = |column| serde_json::from_value(f.json(column)?).map_err(|e| f.corrupt(column, e));
+    Ok(BookSnapshotRecord {
+        venue: f.text("venue")?,
+        venue_symbol: f.text("venue_symbol")?,
+        time_ms: f.int("time_ms")?,
+        update_id: u64::try_from(f.int("update_id")?).map_err(|e| f.corrupt("update_id", e))?,
+        bids: levels("bids")?,
+        asks: levels("asks")?,
+    })
+}
+
+/// An `instruments` row as selected by a backend's instrument column list.
+pub(crate) fn instrument_from_row(
+    row: &impl Columns,
+) -> Result<super::instruments::CachedInstrument, StoreError> {
+    let f = Fields::new(row, "instruments");
+    let info = f.json("info")?;
+    Ok(super::instruments::CachedInstrument {
+        instrument: serde_json::from_value(info).map_err(|e| f.corrupt("info", e))?,
+        fetched_at_ms: f.int("fetched_at_ms")?,
     })
 }
 

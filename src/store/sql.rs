@@ -6,11 +6,20 @@
 //! around them, which converts to and from each database's own types, is all that differs and
 //! all that a backend module holds.
 
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
 
 use super::filters;
+use super::market::{
+    BookSnapshotRecord, Candle, MarketBatch, MarketOutcome, MarketPolicies, MarketQuery,
+    TradeRecord,
+};
 use super::rows::{Columns, event_from_row, fill_from_row, order_from_row};
 use super::{
     BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
@@ -56,6 +65,16 @@ pub trait Dialect: Database<Arguments: IntoArguments<Self>, Row: Columns> {
     const BALANCE_COLUMNS: &'static str;
     /// `settings` columns, for `rows::setting_from_row`.
     const SETTING_COLUMNS: &'static str;
+    /// `trades` columns, for `rows::trade_from_row`.
+    const TRADE_COLUMNS: &'static str;
+    /// `candles_1m` columns, for `rows::candle_from_row`.
+    const CANDLE_COLUMNS: &'static str;
+    /// `book_snapshots` columns, for `rows::snapshot_from_row`.
+    const SNAPSHOT_COLUMNS: &'static str;
+    /// `instruments` columns, for `rows::instrument_from_row`.
+    const INSTRUMENT_COLUMNS: &'static str;
+    /// Appended to a `SELECT` in a write transaction that rewrites the rows it read.
+    const LOCK_ROWS: &'static str;
     /// Starts a write transaction.
     const BEGIN_WRITE: &'static str;
     /// The most bind parameters one statement may carry.
@@ -69,6 +88,22 @@ pub trait Dialect: Database<Arguments: IntoArguments<Self>, Row: Columns> {
 
     /// This backend's migrations.
     fn migrator() -> &'static Migrator;
+
+    /// Writes one market-data flush ([`super::Store::write_market`]) the backend's fastest way.
+    fn write_market<'a>(
+        store: &'a SqlStore<Self>,
+        batch: &'a MarketBatch,
+    ) -> BoxFuture<'a, Result<MarketOutcome, StoreError>>;
+
+    /// Whether `candles_1m` is a table the store keeps (not a view the database keeps).
+    fn keeps_rollup(store: &SqlStore<Self>) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Sets the retention and compression of market data where the database manages them
+    /// ([`super::Store::apply_market_policies`]).
+    fn market_policies<'a>(
+        store: &'a SqlStore<Self>,
+        policies: &'a MarketPolicies,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// A [`Store`] on one SQL database: [`super::SqliteStore`] or [`super::PostgresStore`].
@@ -78,6 +113,34 @@ pub struct SqlStore<DB: Database> {
     pub(crate) writer: Pool<DB>,
     /// Everything else; the same pool as `writer` where one pool serves both.
     pub(crate) reader: Pool<DB>,
+    /// Market-data trades go in by `COPY` (PostgreSQL, until the server turns out not to take
+    /// it; unused on SQLite).
+    pub(crate) copy_trades: Arc<AtomicBool>,
+    /// Whether the store folds trades into the `candles_1m` rollup itself (not where the
+    /// database keeps candles as a continuous aggregate); learnt once from the schema.
+    pub(crate) rollup: Arc<OnceLock<bool>>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>) -> Self {
+        Self {
+            writer,
+            reader,
+            copy_trades: Arc::new(AtomicBool::new(true)),
+            rollup: Arc::new(OnceLock::new()),
+        }
+    }
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    /// Whether this store keeps the candle rollup (asked of the schema once).
+    pub(crate) async fn rollup_kept(&self) -> Result<bool, StoreError> {
+        if let Some(kept) = self.rollup.get() {
+            return Ok(*kept);
+        }
+        let kept = DB::keeps_rollup(self).await?;
+        Ok(*self.rollup.get_or_init(|| kept))
+    }
 }
 
 /// `SELECT <columns> FROM <table>`, ready for its `WHERE`.
@@ -98,6 +161,7 @@ where
 {
     async fn migrate(&self) -> Result<(), StoreError> {
         DB::migrator().run(&self.writer).await?;
+        self.rollup_kept().await?;
         Ok(())
     }
 
@@ -244,6 +308,49 @@ where
 
     async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
         self.read_setting(key).await
+    }
+
+    async fn write_market(&self, batch: &MarketBatch) -> Result<MarketOutcome, StoreError> {
+        if batch.is_empty() {
+            return Ok(MarketOutcome::default());
+        }
+        DB::write_market(self, batch).await
+    }
+
+    async fn save_instruments(
+        &self,
+        venue: &str,
+        instruments: &[exchange_core::Instrument],
+        fetched_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write_instruments(venue, instruments, fetched_at_ms)
+            .await
+    }
+
+    async fn cached_instruments(
+        &self,
+        venue: &str,
+    ) -> Result<Vec<super::CachedInstrument>, StoreError> {
+        self.read_instruments(venue).await
+    }
+
+    async fn apply_market_policies(&self, policies: &MarketPolicies) -> Result<bool, StoreError> {
+        DB::market_policies(self, policies).await
+    }
+
+    async fn trades(&self, query: &MarketQuery) -> Result<Vec<TradeRecord>, StoreError> {
+        self.read_trades(query).await
+    }
+
+    async fn candles(&self, query: &MarketQuery) -> Result<Vec<Candle>, StoreError> {
+        self.read_candles(query).await
+    }
+
+    async fn book_snapshots(
+        &self,
+        query: &MarketQuery,
+    ) -> Result<Vec<BookSnapshotRecord>, StoreError> {
+        self.read_snapshots(query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

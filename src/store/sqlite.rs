@@ -12,7 +12,10 @@ use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use futures_util::future::BoxFuture;
+
 use super::StoreError;
+use super::market::{MarketBatch, MarketOutcome, MarketPolicies};
 use super::sql::{Cast, Dialect, SqlStore};
 
 /// How long a connection waits for another process's write lock before failing.
@@ -40,6 +43,16 @@ impl Dialect for Sqlite {
     const BALANCE_COLUMNS: &'static str =
         "venue, account, asset, free, locked, updated_at AS updated_at_ms";
     const SETTING_COLUMNS: &'static str = "value";
+    const TRADE_COLUMNS: &'static str = "venue, venue_symbol, trade_id, price, quantity, \
+         taker_side, traded_at AS time_ms, received_at AS received_ms";
+    const CANDLE_COLUMNS: &'static str = "venue, venue_symbol, bucket AS open_time_ms, open, \
+         high, low, close, volume, trades, first_at AS first_at_ms, first_trade_id, \
+         last_at AS last_at_ms, last_trade_id";
+    const SNAPSHOT_COLUMNS: &'static str =
+        "venue, venue_symbol, taken_at AS time_ms, update_id, bids, asks";
+    const INSTRUMENT_COLUMNS: &'static str = "info, fetched_at AS fetched_at_ms";
+    /// The write transaction holds the database's one write lock already.
+    const LOCK_ROWS: &'static str = "";
     /// IMMEDIATE takes the write lock up front, so a transaction never reads a state that
     /// another process changes before it writes.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
@@ -51,6 +64,26 @@ impl Dialect for Sqlite {
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    fn write_market<'a>(
+        store: &'a SqlStore<Self>,
+        batch: &'a MarketBatch,
+    ) -> BoxFuture<'a, Result<MarketOutcome, StoreError>> {
+        Box::pin(store.write_market_values(batch))
+    }
+
+    /// SQLite has no continuous aggregates: the store always keeps the rollup.
+    fn keeps_rollup(_: &SqlStore<Self>) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Nothing manages SQLite's market data but the daemon: nothing to set.
+    fn market_policies<'a>(
+        _: &'a SqlStore<Self>,
+        _: &'a MarketPolicies,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async { Ok(false) })
     }
 }
 
@@ -85,10 +118,7 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
             let writer = only.connect_with(options).await?;
-            return Ok(Self {
-                reader: writer.clone(),
-                writer,
-            });
+            return Ok(Self::new(writer.clone(), writer));
         }
         create_parent_dir(options.get_filename())?;
         // A connection to a local file does not go stale: pinging it before every write (the
@@ -98,7 +128,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         let reader = pool(READ_CONNECTIONS).connect_with(options).await?;
-        Ok(Self { writer, reader })
+        Ok(Self::new(writer, reader))
     }
 }
 

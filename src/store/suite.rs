@@ -1,6 +1,6 @@
 //! One behaviour suite for every store backend: each case runs against an SQLite file, an
 //! in-memory SQLite database and PostgreSQL, through `&dyn Store` only. The cases on batches
-//! are in `batch`, those on the processor's other state in `state`; `upgrade` migrates a
+//! are in `batch`, those on the processor's other state in `state`, market data in `market`; `upgrade` migrates a
 //! database made by the first schema and `durability` checks the commit settings.
 //!
 //! The PostgreSQL runs need a server: `OMSD_TEST_DATABASE_URL` (e.g. from
@@ -9,8 +9,10 @@
 
 mod batch;
 mod durability;
+mod market;
 mod state;
 mod support;
+mod timescale;
 mod upgrade;
 
 use std::sync::Arc;
@@ -29,6 +31,11 @@ use batch::{
     batch_with_conflicting_new_orders_writes_the_free_ones,
     own_orders_trading_with_each_other_keep_both_fills, replayed_fills_are_stored_once,
     two_changes_to_one_order_in_one_batch,
+};
+use market::{
+    a_large_trade_flush_is_written_whole, book_snapshots_are_stored_and_read_newest_first,
+    candles_fold_exactly_from_stored_trades, plain_tables_take_no_market_policies,
+    trades_are_stored_once_and_paged_newest_first,
 };
 use state::{
     balances_and_watermarks_are_upserted, live_orders_include_inferred_terminal_orders,
@@ -79,6 +86,11 @@ suite!(
     balances_and_watermarks_are_upserted,
     settings_are_upserted,
     ping_answers_until_closed,
+    trades_are_stored_once_and_paged_newest_first,
+    candles_fold_exactly_from_stored_trades,
+    book_snapshots_are_stored_and_read_newest_first,
+    a_large_trade_flush_is_written_whole,
+    plain_tables_take_no_market_policies,
 );
 
 async fn create_then_find(store: Arc<dyn Store>) {

@@ -21,6 +21,9 @@ pub mod workload;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// A TimescaleDB-enabled server (`OMSD_TIMESCALE_DATABASE_URL`), one schema per test,
+    /// one connection (the harness serves one at a time).
+    Timescale,
 }
 
 /// A simulator and a daemon wired together, with an HTTP client for the control port.
@@ -79,8 +82,24 @@ pub fn postgres_server_url() -> Option<String> {
     }
 }
 
-/// Creates a fresh database on the test server and returns its URL.
-pub async fn fresh_postgres_database(server_url: &str) -> String {
+/// The TimescaleDB server URL for tests, or `None` to skip (outside CI only).
+pub fn timescale_server_url() -> Option<String> {
+    match std::env::var("OMSD_TIMESCALE_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but OMSD_TIMESCALE_DATABASE_URL is not: run the suite with scripts/test.sh"
+            )
+        }
+        _ => {
+            eprintln!("skipping: OMSD_TIMESCALE_DATABASE_URL is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// Runs `CREATE <kind> <fresh name>` on the server at `server_url` and answers the name.
+async fn create_fresh(server_url: &str, kind: &str) -> String {
     use sqlx::Connection;
     let name = format!(
         "omsd_e2e_{}_{}",
@@ -93,10 +112,25 @@ pub async fn fresh_postgres_database(server_url: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(server_url)
         .await
         .expect("connect to the test server");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE {kind} {name}")))
         .execute(&mut conn)
         .await
-        .expect("create database");
+        .unwrap_or_else(|e| panic!("create {kind}: {e}"));
+    conn.close().await.expect("disconnect");
+    name
+}
+
+/// Creates a fresh schema on the TimescaleDB test server and returns a URL whose connections
+/// use it (the extension's functions stay reachable in `public`).
+pub async fn fresh_timescale_schema(server_url: &str) -> String {
+    let name = create_fresh(server_url, "SCHEMA").await;
+    let sep = if server_url.contains('?') { '&' } else { '?' };
+    format!("{server_url}{sep}options=-csearch_path%3D{name}%2Cpublic")
+}
+
+/// Creates a fresh database on the test server and returns its URL.
+pub async fn fresh_postgres_database(server_url: &str) -> String {
+    let name = create_fresh(server_url, "DATABASE").await;
     let (base, _) = server_url
         .rsplit_once('/')
         .expect("server url has a database path");
@@ -165,6 +199,14 @@ impl Stack {
         let store_url = match backend {
             Backend::Sqlite => format!("sqlite:{}", dir.path().join("omsd.db").display()),
             Backend::Postgres => fresh_postgres_database(&postgres_server_url()?).await,
+            Backend::Timescale => fresh_timescale_schema(&timescale_server_url()?).await,
+        };
+        let one_connection = backend == Backend::Timescale;
+        let tweak = move |config: &mut Config| {
+            if one_connection {
+                config.store.max_connections = Some(1);
+            }
+            tweak(config);
         };
         Stack::start_at(store_url, dir, sim_config, tweak).await
     }

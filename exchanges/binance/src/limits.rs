@@ -281,6 +281,10 @@ pub(crate) const EXCHANGE_INFO: Endpoint =
 /// `GET /api/v3/time`: on the order lane, because signing an order may need it first.
 pub(crate) const TIME: Endpoint = Endpoint::new("time", Class::MarketData, Lane::Order, 1);
 
+/// `GET /api/v3/historicalTrades` (weight 25), filling a gap in a symbol's trades.
+pub(crate) const HISTORICAL_TRADES: Endpoint =
+    Endpoint::new("historical_trades", Class::MarketData, Lane::Data, 25);
+
 /// `GET /api/v3/depth`, weighted by `limit` (reference §5.2).
 pub(crate) fn depth(limit: u32) -> Endpoint {
     let weight = match limit {

@@ -246,6 +246,17 @@ pub(crate) struct BinanceTrade {
     pub buyer_is_maker: bool,
 }
 
+/// One trade of `GET /api/v3/historicalTrades` (and `/api/v3/trades`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BinanceHistoricalTrade {
+    pub id: i64,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub time: i64,
+    pub is_buyer_maker: bool,
+}
+
 /// A WebSocket API response:
 /// `{"id":"1","status":200,"result":{"subscriptionId":0},"rateLimits":[...]}` or, on failure,
 /// `{"id":"1","status":400,"error":{"code":-1022,"msg":"Signature for this request is not valid."}}`.

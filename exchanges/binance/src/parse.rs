@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 
 use crate::model::{
     BinanceAccount, BinanceAccountPosition, BinanceDepthSnapshot, BinanceDepthUpdate,
-    BinanceExchangeInfo, BinanceExecutionReport, BinanceFilter, BinanceMyTrade, BinanceOrder,
-    BinanceTrade,
+    BinanceExchangeInfo, BinanceExecutionReport, BinanceFilter, BinanceHistoricalTrade,
+    BinanceMyTrade, BinanceOrder, BinanceTrade,
 };
 
 /// A payload that decoded as JSON but does not make sense as the expected message.
@@ -353,6 +353,18 @@ pub(crate) fn trade(raw: BinanceTrade) -> Trade {
         },
         time_ms: raw.trade_time,
     }
+}
+
+/// A trade of `historicalTrades`, as the stream would have carried it.
+pub(crate) fn historical_trade(symbol: &str, raw: BinanceHistoricalTrade) -> Trade {
+    trade(BinanceTrade {
+        symbol: symbol.to_owned(),
+        trade_id: raw.id,
+        price: raw.price,
+        quantity: raw.qty,
+        trade_time: raw.time,
+        buyer_is_maker: raw.is_buyer_maker,
+    })
 }
 
 #[cfg(test)]

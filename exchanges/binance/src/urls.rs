@@ -16,6 +16,7 @@ pub const TESTNET_WS_API: &str = "wss://ws-api.testnet.binance.vision/ws-api/v3"
 pub(crate) const TIME: &str = "/api/v3/time";
 pub(crate) const EXCHANGE_INFO: &str = "/api/v3/exchangeInfo";
 pub(crate) const DEPTH: &str = "/api/v3/depth";
+pub(crate) const HISTORICAL_TRADES: &str = "/api/v3/historicalTrades";
 pub(crate) const ORDER: &str = "/api/v3/order";
 pub(crate) const AMEND_KEEP_PRIORITY: &str = "/api/v3/order/amend/keepPriority";
 pub(crate) const OPEN_ORDERS: &str = "/api/v3/openOrders";

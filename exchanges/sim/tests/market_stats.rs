@@ -275,3 +275,51 @@ async fn legacy_listen_key_lifecycle_and_stream() {
         .expect_error(400, -1125, "This listenKey does not exist.");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn historical_trades_page_from_an_id() {
+    let (sim, client) = start(calm_config()).await;
+    for _ in 0..3 {
+        client.take_best_ask().await;
+    }
+    let (weight, latest) = weight_of(
+        &client,
+        "/api/v3/historicalTrades",
+        &[("symbol", "BTCUSDT"), ("limit", "1000")],
+    )
+    .await;
+    assert_eq!(weight, 25);
+    let latest = latest.ok().as_array().unwrap().clone();
+    assert!(latest.len() >= 3, "{latest:?}");
+    let ids: Vec<u64> = latest.iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "oldest first, no gaps: {ids:?}"
+    );
+
+    let second = ids[1].to_string();
+    let page = client
+        .public(
+            "/api/v3/historicalTrades",
+            &[("symbol", "BTCUSDT"), ("fromId", &second), ("limit", "2")],
+        )
+        .await;
+    let page = page.ok().as_array().unwrap().clone();
+    assert_eq!(page, latest[1..3]);
+    let beyond = (ids[ids.len() - 1] + 1).to_string();
+    let none = client
+        .public(
+            "/api/v3/historicalTrades",
+            &[("symbol", "BTCUSDT"), ("fromId", &beyond)],
+        )
+        .await;
+    assert_eq!(none.ok().as_array().unwrap().len(), 0);
+    let bad = client
+        .public(
+            "/api/v3/historicalTrades",
+            &[("symbol", "BTCUSDT"), ("fromId", "x1")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    sim.shutdown().await;
+}

@@ -79,7 +79,7 @@ impl Harness {
         let store = store::open(&url).await.expect("store");
         store.migrate().await.expect("migrate");
         let config = config(risk);
-        let connected = Venue::connect(config.venues[0].clone(), venue.clone())
+        let connected = Venue::connect(config.venues[0].clone(), venue.clone(), &store)
             .await
             .expect("venue");
         let mut venues = Venues::default();

@@ -7,8 +7,8 @@ use reqwest::Method;
 use super::{Params, RestClient, SignedAt, order_params};
 use crate::limits;
 use crate::model::{
-    BinanceAccount, BinanceAmend, BinanceDepthSnapshot, BinanceExchangeInfo, BinanceMyTrade,
-    BinanceOrder,
+    BinanceAccount, BinanceAmend, BinanceDepthSnapshot, BinanceExchangeInfo,
+    BinanceHistoricalTrade, BinanceMyTrade, BinanceOrder,
 };
 use crate::urls;
 
@@ -48,6 +48,22 @@ impl RestClient {
         let endpoint = limits::depth(limit);
         self.call(&endpoint, Method::GET, urls::DEPTH, params, false)
             .await
+    }
+
+    /// `GET /api/v3/historicalTrades` from trade id `from_id`, oldest first.
+    pub(crate) async fn historical_trades(
+        &self,
+        symbol: &str,
+        from_id: u64,
+        limit: u32,
+    ) -> Result<Vec<BinanceHistoricalTrade>, ExchangeError> {
+        let params = vec![
+            ("symbol", symbol.to_owned()),
+            ("fromId", from_id.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        let (endpoint, url) = (&limits::HISTORICAL_TRADES, urls::HISTORICAL_TRADES);
+        self.call(endpoint, Method::GET, url, params, false).await
     }
 
     /// `POST /api/v3/order` with `newOrderRespType=FULL`, and the `timestamp` it was signed

@@ -6,6 +6,12 @@
 //! the connection is up, concurrently. On disconnect every book is reported out of sync, and the
 //! procedure restarts on the new connection. Planned replacements (maximum age,
 //! `serverShutdown`) hand the books over without losing sync (see `rotation`).
+//!
+//! Trades are numbered per symbol without gaps, so a missed trade shows: a trade whose id
+//! skips past the last one published, or a reconnect after trades were published. The missed
+//! ones are fetched (`historicalTrades` from the first missing id, by child tasks that outlive
+//! the connection) and published after the live ones; consumers key trades by id, so order
+//! and the odd repeat do not matter, and none is lost while the venue still keeps it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +45,12 @@ enum Data {
 
 /// Diff events kept per symbol while a snapshot is on its way.
 const MAX_BUFFERED_EVENTS: usize = 10_000;
+/// Trades per `historicalTrades` page (the venue's maximum).
+const BACKFILL_PAGE: u32 = 1000;
+/// Pages one gap may take; a longer gap is filled this far and the rest reported lost.
+const BACKFILL_MAX_PAGES: usize = 20;
+/// Failed attempts at one page before a gap is given up.
+const BACKFILL_ATTEMPTS: u32 = 5;
 
 /// Runs the market stream until `shutdown` fires or the receiver is dropped.
 pub(crate) async fn run(
@@ -67,6 +79,7 @@ pub(crate) async fn run(
         resyncing: HashMap::new(),
         lag_since: None,
         last_trade: HashMap::new(),
+        backfills: JoinSet::new(),
         url: urls::combined_stream_url(&shared.config.stream_url, &symbols),
         shared,
         events_tx,
@@ -120,6 +133,8 @@ struct MarketStream {
     lag_since: Option<Instant>,
     /// The id of the last trade published per symbol.
     last_trade: HashMap<String, u64>,
+    /// Fetches of missed trades in flight (they survive reconnects).
+    backfills: JoinSet<Vec<Trade>>,
     events_tx: mpsc::Sender<MarketEvent>,
     shutdown: CancellationToken,
 }
@@ -180,6 +195,11 @@ impl MarketStream {
                 }
                 Some(joined) = self.snapshots.join_next_with_id(), if !self.snapshots.is_empty() => {
                     self.snapshot_joined(joined).await?;
+                }
+                Some(joined) = self.backfills.join_next(), if !self.backfills.is_empty() => {
+                    for trade in joined.unwrap_or_default() {
+                        self.send_trade(trade)?;
+                    }
                 }
             }
         }
@@ -288,6 +308,12 @@ impl MarketStream {
     async fn start_books(&mut self) -> Result<(), WsError> {
         let mut symbols: Vec<String> = self.books.keys().cloned().collect();
         symbols.sort();
+        // Trades made while we were away: from the first one not published, to the newest.
+        for symbol in &symbols {
+            if let Some(&last) = self.last_trade.get(symbol).filter(|&&last| last != 0) {
+                self.backfill(symbol, last + 1, None);
+            }
+        }
         for symbol in symbols {
             let actions = match self.books.get_mut(&symbol) {
                 Some(book) => book.start(),
@@ -303,15 +329,62 @@ impl MarketStream {
     /// carries) is skipped.
     fn publish_trade(&mut self, trade: Trade) -> Result<(), WsError> {
         if let Ok(id) = trade.trade_id.parse::<u64>() {
-            let last = self
-                .last_trade
-                .entry(trade.venue_symbol.to_ascii_uppercase())
-                .or_insert(0);
+            let symbol = trade.venue_symbol.to_ascii_uppercase();
+            let last = self.last_trade.entry(symbol.clone()).or_insert(0);
             if id <= *last && *last != 0 {
                 return Ok(());
             }
+            let skipped = (*last != 0 && id > *last + 1).then(|| (*last + 1, id - 1));
             *last = id;
+            if let Some((from, to)) = skipped {
+                self.backfill(&symbol, from, Some(to));
+            }
         }
+        self.send_trade(trade)
+    }
+
+    /// Fetches trades `from..=to` (to the newest when `to` is `None`) of `symbol` in a child
+    /// task; they are published when it ends.
+    fn backfill(&mut self, symbol: &str, from: u64, to: Option<u64>) {
+        let (shared, symbol) = (self.shared.clone(), symbol.to_owned());
+        tracing::info!(symbol, from, ?to, "binance trades missed: fetching them");
+        self.backfills.spawn(async move {
+            let mut trades = Vec::new();
+            let mut next = from;
+            for _ in 0..BACKFILL_MAX_PAGES {
+                let Some(page) = historical_page(&shared, &symbol, next).await else {
+                    tracing::warn!(
+                        symbol,
+                        from = next,
+                        ?to,
+                        "binance trades could not be fetched: lost"
+                    );
+                    return trades;
+                };
+                let full = page.len() >= BACKFILL_PAGE as usize;
+                for raw in page {
+                    let id = u64::try_from(raw.id).unwrap_or(0);
+                    if to.is_some_and(|to| id > to) {
+                        return trades;
+                    }
+                    next = id + 1;
+                    trades.push(parse::historical_trade(&symbol, raw));
+                }
+                if !full || to.is_some_and(|to| next > to) {
+                    return trades;
+                }
+            }
+            tracing::warn!(
+                symbol,
+                from = next,
+                ?to,
+                "binance trade gap longer than the backfill allows: the rest is lost"
+            );
+            trades
+        });
+    }
+
+    fn send_trade(&mut self, trade: Trade) -> Result<(), WsError> {
         match self.events_tx.try_send(MarketEvent::Trade(trade)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
@@ -370,13 +443,7 @@ impl MarketStream {
                 match shared.rest.depth(&symbol, limit).await {
                     Ok(raw) => return parse::book_snapshot(&symbol, raw),
                     Err(err) => {
-                        let delay = match &err {
-                            ExchangeError::RateLimited { retry_after: Some(wait), .. }
-                            | ExchangeError::Unavailable { retry_after: Some(wait), .. } => {
-                                (*wait).max(BACKOFF_BASE)
-                            }
-                            _ => backoff.next_delay(),
-                        };
+                        let delay = retry_delay(&err, &mut backoff);
                         tracing::warn!(symbol, error = %err, ?delay, "binance depth snapshot failed");
                         tokio::time::sleep(delay).await;
                     }
@@ -462,5 +529,46 @@ impl MarketStream {
             }
         }
         Ok(())
+    }
+}
+
+/// One page of `historicalTrades` from `from`, retried with backoff; `None` when it keeps
+/// failing.
+async fn historical_page(
+    shared: &Shared,
+    symbol: &str,
+    from: u64,
+) -> Option<Vec<crate::model::BinanceHistoricalTrade>> {
+    let mut backoff = Backoff::new(BACKOFF_BASE, Duration::from_secs(5));
+    for attempt in 1..=BACKFILL_ATTEMPTS {
+        match shared
+            .rest
+            .historical_trades(symbol, from, BACKFILL_PAGE)
+            .await
+        {
+            Ok(page) => return Some(page),
+            Err(err) => {
+                let delay = retry_delay(&err, &mut backoff);
+                tracing::warn!(symbol, attempt, error = %err, ?delay, "binance historicalTrades failed");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+    None
+}
+
+/// How long a failed market-data REST call waits before it is tried again: what the venue
+/// asked for, else the next backoff step.
+fn retry_delay(err: &ExchangeError, backoff: &mut Backoff) -> Duration {
+    match err {
+        ExchangeError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        }
+        | ExchangeError::Unavailable {
+            retry_after: Some(wait),
+            ..
+        } => (*wait).max(BACKOFF_BASE),
+        _ => backoff.next_delay(),
     }
 }

@@ -36,6 +36,30 @@ async fn trades_result(state: &AppState, req: &ApiRequest) -> Result<String, Api
     .await
 }
 
+/// `GET /api/v3/historicalTrades` (weight 25): `symbol`, `limit` (default 500, max 1000),
+/// `fromId` (the first trade id to return; without it the latest `limit`). Trades older than
+/// what the venue keeps are not returned.
+pub(crate) async fn historical_trades(State(state): State<AppState>, req: ApiRequest) -> Response {
+    weighed(&state, &req, 25, historical_trades_result(&state, &req)).await
+}
+
+async fn historical_trades_result(state: &AppState, req: &ApiRequest) -> Result<String, ApiError> {
+    let symbol = req.params.symbol(&state.catalog)?;
+    let limit = req.params.limit(500, 1000)?;
+    let from_id = req.params.integer("fromId")?;
+    req.params.check_all_read()?;
+    symbol_list(
+        state,
+        symbol,
+        move |v| match from_id {
+            Some(from) => v.tape.trades_from(symbol, from, limit),
+            None => v.tape.trades(symbol, limit),
+        },
+        wire::stats::public_trade,
+    )
+    .await
+}
+
 /// `GET /api/v3/aggTrades` (weight 4): `symbol`, `fromId`, `startTime`, `endTime`, `limit`.
 pub(crate) async fn agg_trades(State(state): State<AppState>, req: ApiRequest) -> Response {
     weighed(&state, &req, 4, agg_trades_result(&state, &req)).await

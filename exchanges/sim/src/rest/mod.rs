@@ -78,6 +78,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dapi/v1/exchangeInfo", get(market_data::no_symbols))
         .route("/api/v3/trades", get(market_stats::trades))
         .route("/api/v3/aggTrades", get(market_stats::agg_trades))
+        .route(
+            "/api/v3/historicalTrades",
+            get(market_stats::historical_trades),
+        )
         .route("/api/v3/klines", get(market_stats::klines))
         .route("/api/v3/ticker/24hr", get(market_stats::ticker_24hr))
         .route("/api/v3/ticker/bookTicker", get(market_stats::book_ticker))

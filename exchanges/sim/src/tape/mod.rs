@@ -124,6 +124,19 @@ impl Tape {
         })
     }
 
+    /// The first `limit` kept trades with an id of at least `from_id`, oldest first.
+    pub fn trades_from(&self, symbol: SymbolId, from_id: u64, limit: usize) -> Vec<PublicTrade> {
+        self.symbols.get(symbol.0).map_or_else(Vec::new, |tape| {
+            let start = tape.trades.partition_point(|t| t.id < from_id);
+            tape.trades
+                .iter()
+                .skip(start)
+                .take(limit)
+                .cloned()
+                .collect()
+        })
+    }
+
     /// Aggregate trades: from an id or a start time the first `limit`, else the latest `limit`.
     pub fn agg_trades(&self, symbol: SymbolId, f: AggFilter) -> Vec<AggTrade> {
         let Some(tape) = self.symbols.get(symbol.0) else {

@@ -1,10 +1,15 @@
 //! Market data: one actor keeps a local book per venue symbol from the adapters' events and
 //! answers top-of-book queries. A book that is out of sync is reported as such and never
 //! served as a price (DESIGN invariant 5).
+//!
+//! The same actor feeds the market-data writer ([`writer`]): every public trade, and top-N
+//! snapshots sampled on each book's own interval, only while the book is in sync.
+
+pub mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use exchange_core::{BookUpdate, Level, MarketEvent, OrderBook};
 use serde::Serialize;
@@ -12,7 +17,35 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::oms::limits::BookMid;
+use crate::store::{BookSnapshotRecord, TradeRecord};
 use crate::telemetry;
+use writer::{MarketRow, WriterHandle};
+
+/// How often the book keeper looks for books due a snapshot (the finest interval allowed).
+pub const SAMPLE_TICK: Duration = Duration::from_millis(100);
+
+/// How one book is sampled into `book_snapshots`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleSpec {
+    /// Levels per side.
+    pub depth: usize,
+    /// Time between snapshots.
+    pub interval: Duration,
+}
+
+/// Where the book keeper's market data goes: the writer, and each book's sampling (books
+/// not listed are not sampled).
+#[derive(Clone, Default)]
+pub struct Recording {
+    pub writer: Option<WriterHandle>,
+    pub samples: HashMap<(String, String), SampleSpec>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// Every book's sync state and mid, published for the pre-trade price band.
 pub type MidTable = Arc<HashMap<(String, String), BookMid>>;
@@ -48,6 +81,8 @@ struct TrackedBook {
     /// When the book lost sync, to measure the time to a consistent book again.
     lost_sync_at: Option<Instant>,
     resyncs: u64,
+    /// When the book is next due a snapshot.
+    next_sample: Option<Instant>,
 }
 
 enum Query {
@@ -119,10 +154,11 @@ pub struct MarketData {
     events_rx: mpsc::Receiver<(String, MarketEvent)>,
     query_rx: mpsc::Receiver<Query>,
     mids_tx: watch::Sender<MidTable>,
+    recording: Recording,
 }
 
 impl MarketData {
-    pub fn new() -> (MarketData, MarketHandle) {
+    pub fn new(recording: Recording) -> (MarketData, MarketHandle) {
         let (events_tx, events_rx) = mpsc::channel(MARKET_QUEUE);
         let (query_tx, query_rx) = mpsc::channel(64);
         let (mids_tx, mids_rx) = watch::channel(MidTable::default());
@@ -132,6 +168,7 @@ impl MarketData {
                 events_rx,
                 query_rx,
                 mids_tx,
+                recording,
             },
             MarketHandle {
                 events_tx,
@@ -142,19 +179,66 @@ impl MarketData {
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut sample = tokio::time::interval(SAMPLE_TICK);
+        sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some((venue, event)) = self.events_rx.recv() => self.apply(&venue, event),
                 Some(query) = self.query_rx.recv() => self.answer(query),
+                _ = sample.tick(), if !self.recording.samples.is_empty() => self.sample(),
                 else => break,
             }
         }
     }
 
+    /// Offers a snapshot of every in-sync book that is due one; a book out of sync is skipped
+    /// (invariant 5) and sampled again one interval later.
+    fn sample(&mut self) {
+        let Some(writer) = &self.recording.writer else {
+            return;
+        };
+        let now = Instant::now();
+        for ((venue, symbol), tracked) in &mut self.books {
+            let Some(spec) = self.recording.samples.get(&(venue.clone(), symbol.clone())) else {
+                continue;
+            };
+            if tracked.next_sample.is_some_and(|at| now < at) {
+                continue;
+            }
+            tracked.next_sample = Some(now + spec.interval);
+            if !tracked.book.in_sync() {
+                continue;
+            }
+            let (bids, asks) = tracked.book.top(spec.depth);
+            writer.offer(MarketRow::Snapshot(BookSnapshotRecord {
+                venue: venue.clone(),
+                venue_symbol: symbol.clone(),
+                time_ms: now_ms(),
+                update_id: tracked.book.last_update_id(),
+                bids,
+                asks,
+            }));
+        }
+    }
+
     fn apply(&mut self, venue: &str, event: MarketEvent) {
         match event {
-            MarketEvent::Trade(_) => telemetry::market_trades(venue, 1),
+            MarketEvent::Trade(trade) => {
+                telemetry::market_trades(venue, 1);
+                if let Some(writer) = &self.recording.writer {
+                    writer.offer(MarketRow::Trade(TradeRecord {
+                        venue: venue.to_string(),
+                        venue_symbol: trade.venue_symbol,
+                        trade_id: trade.trade_id,
+                        price: trade.price,
+                        quantity: trade.quantity,
+                        taker_side: trade.taker_side,
+                        time_ms: trade.time_ms,
+                        received_ms: now_ms(),
+                    }));
+                }
+            }
             MarketEvent::Book(update) => {
                 let (symbol, kind) = match &update {
                     BookUpdate::Snapshot(s) => (&s.venue_symbol, "snapshot"),
@@ -246,4 +330,77 @@ fn book_mid(book: &OrderBook) -> BookMid {
         _ => None,
     };
     BookMid { in_sync, mid }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use exchange_core::{BookSnapshot, BookUpdate, Level, MarketEvent};
+    use rust_decimal_macros::dec;
+
+    use super::writer::{MarketWriter, WriterSettings};
+    use super::*;
+    use crate::store::MarketQuery;
+
+    fn snapshot(update_id: u64) -> MarketEvent {
+        MarketEvent::Book(BookUpdate::Snapshot(BookSnapshot {
+            venue_symbol: "BTCUSDT".into(),
+            last_update_id: update_id,
+            bids: vec![Level::new(dec!(99), dec!(1)), Level::new(dec!(98), dec!(2))],
+            asks: vec![Level::new(dec!(101), dec!(1))],
+        }))
+    }
+
+    /// Snapshots are sampled from a book only while it is in sync, at most `depth` levels.
+    #[tokio::test]
+    async fn books_are_sampled_only_while_in_sync() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let settings = WriterSettings {
+            queue: 100,
+            flush_rows: 100,
+            flush_interval: Duration::from_secs(3600),
+        };
+        let (writer, handle) = MarketWriter::new(store.clone(), settings);
+        let written = tokio::spawn(writer.run());
+        let spec = SampleSpec {
+            depth: 1,
+            interval: Duration::ZERO,
+        };
+        let recording = Recording {
+            writer: Some(handle),
+            samples: [(("sim".to_string(), "BTCUSDT".to_string()), spec)].into(),
+        };
+        let (mut market, _handle) = MarketData::new(recording);
+        market.sample();
+        market.apply("sim", snapshot(7));
+        market.sample();
+        let out_of_sync = BookUpdate::OutOfSync {
+            venue_symbol: "BTCUSDT".into(),
+            reason: "gap".into(),
+        };
+        market.apply("sim", MarketEvent::Book(out_of_sync));
+        market.sample();
+        market.sample();
+        market.apply("sim", snapshot(9));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        market.sample();
+        drop(market);
+        written.await.unwrap();
+
+        let query = MarketQuery::newest("sim", "BTCUSDT", 10);
+        let stored = store.book_snapshots(&query).await.unwrap();
+        let ids: Vec<u64> = stored.iter().map(|s| s.update_id).collect();
+        assert_eq!(
+            ids,
+            [9, 7],
+            "one sample per in-sync period, none while out of sync"
+        );
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.bids.len() == 1 && s.asks.len() == 1)
+        );
+    }
 }
