@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the order-path benchmark on SQLite and on a durable throwaway PostgreSQL cluster
+# Runs the order-path and market-writer benchmarks on SQLite and on a durable throwaway PostgreSQL cluster
 # (fsync on), then stops the cluster. Loopback only.
 #
-#   scripts/bench.sh            # cargo bench --bench order_path with OMSD_BENCH_DATABASE_URL set
+#   scripts/bench.sh            # cargo bench --bench order_path, then --bench market_writer,
+#                               # with OMSD_BENCH_DATABASE_URL set
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +13,4 @@ trap 'scripts/pg-test-cluster.sh stop "$PGDATA_DIR"' EXIT
 export OMSD_BENCH_DATABASE_URL="$OMSD_TEST_DATABASE_URL"
 export OMSD_BENCH_FSYNC_DIR="$PGDATA_DIR"
 cargo bench --bench order_path "$@"
+cargo bench --bench market_writer

@@ -534,3 +534,64 @@ async fn a_cold_start_while_the_venue_is_down_runs_on_cached_instruments() {
     stack.assert_orders_match_venue().await;
     stack.stop().await;
 }
+
+/// A venue with 50 symbols: every book is streamed and in sync, and every symbol's trades and
+/// snapshots are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_symbols_are_streamed_booked_and_stored() {
+    let mut sim_config = exchange_sim::SimConfig::demo();
+    let extra: Vec<String> = (1..=48).map(|i| format!("C{i:02}")).collect();
+    // Each like ETH-USDT (the second listed symbol), at its own price.
+    let template = sim_config.symbols[1].clone();
+    for (i, base) in extra.iter().enumerate() {
+        let mut symbol = template.clone();
+        symbol.symbol = format!("{base}USDT");
+        symbol.base_asset = base.clone();
+        symbol.initial_mid = Decimal::from(1000 + 10 * i as i64);
+        sim_config.symbols.push(symbol);
+    }
+    let mut symbols = vec!["BTC-USDT".to_string(), "ETH-USDT".to_string()];
+    symbols.extend(extra.iter().map(|b| format!("{b}-USDT")));
+    let configured = symbols.clone();
+    let tweak = move |config: &mut omsd::config::Config| {
+        config.venues[0].symbols = configured;
+        config.market_data.flush_interval_ms = 100;
+        config.market_data.snapshots.interval_ms = 500;
+    };
+    let Some(stack) = Stack::start_with(Backend::Sqlite, sim_config, tweak).await else {
+        return;
+    };
+    let in_sync = poll(Duration::from_secs(60), || async {
+        let (_, venues) = stack.get_json("/v1/venues").await;
+        let books = venues[0]["books"].as_array().cloned().unwrap_or_default();
+        let synced = books.iter().filter(|b| b["in_sync"] == json!(true)).count();
+        (synced == 50).then_some(())
+    })
+    .await;
+    assert!(
+        in_sync.is_some(),
+        "not every one of the 50 books got in sync"
+    );
+    let missing = || async {
+        let mut missing = Vec::new();
+        for symbol in &symbols {
+            let trades = format!("/v1/trades?venue=binance&symbol={symbol}&limit=1");
+            let snapshots = format!("/v1/books/binance/{symbol}/snapshots?limit=1");
+            for (kind, path) in [("trades", trades), ("snapshots", snapshots)] {
+                let (status, page) = stack.get_json(&path).await;
+                if status != 200 || page["data"].as_array().is_none_or(Vec::is_empty) {
+                    missing.push(format!("{symbol} {kind}"));
+                }
+            }
+        }
+        missing
+    };
+    let stored = poll(Duration::from_secs(90), || async {
+        missing().await.is_empty().then_some(())
+    })
+    .await;
+    if stored.is_none() {
+        panic!("stored market data missing: {:?}", missing().await);
+    }
+    stack.stop().await;
+}

@@ -80,7 +80,30 @@ impl Ctx {
             .map(|i| i.venue_symbol.clone())
             .collect()
     }
+
+    /// The venue symbols whose order and trade history is read: those we have stored orders
+    /// on (every order of ours is stored before it is sent, so a symbol without one has no
+    /// history of ours; orders another client opened under our prefix are adopted by
+    /// [`adopt_open`] first, which stores them). Reading every configured symbol would cost the venue's weight per
+    /// symbol at every reconciliation. All of them if the store cannot say.
+    async fn history_symbols(&self) -> Vec<String> {
+        let configured = self.symbols();
+        match self.store.traded_symbols(self.name()).await {
+            Ok(traded) => configured
+                .into_iter()
+                .filter(|s| traded.contains(s))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(venue = self.name(), error = %e, "cannot list traded symbols: reading every symbol's history");
+                configured
+            }
+        }
+    }
 }
+
+/// From this many symbols on, one all-symbol open-orders call is cheaper than one per symbol
+/// (Binance: 80 weight against 6 each).
+const ALL_SYMBOLS_FROM: usize = 14;
 
 /// One venue's reconciliation runs: at most one at a time; requests while one runs either
 /// join it (a caller waiting for a reconciled state) or ask for another run after it (an event
@@ -133,9 +156,12 @@ impl Oms {
             let run = async {
                 load_balances(&ctx, &mut report).await;
                 query_orders(&mut ctx, records, &mut report).await;
+                // Adopted orders are stored before the history scans, which read the symbols
+                // with stored orders: an adopted order's symbol has its history read too.
+                adopt_open(&mut ctx, &mut report).await;
+                ctx.settle().await;
                 scan_orders(&mut ctx, &mut report).await;
                 scan_trades(&mut ctx, &mut report).await;
-                adopt_open(&mut ctx, &mut report).await;
                 ctx.settle().await;
             };
             tokio::select! {
@@ -368,7 +394,7 @@ async fn scan_orders(ctx: &mut Ctx, report: &mut ReconcileReport) {
     let Some(marks) = load_watermarks(ctx, report).await else {
         return;
     };
-    let symbols = ctx.symbols();
+    let symbols = ctx.history_symbols().await;
     for symbol in symbols {
         let mut from = watermark(&marks, &symbol, ORDERS);
         let start = from
@@ -483,7 +509,7 @@ async fn scan_trades(ctx: &mut Ctx, report: &mut ReconcileReport) {
     let Some(marks) = load_watermarks(ctx, report).await else {
         return;
     };
-    let symbols = ctx.symbols();
+    let symbols = ctx.history_symbols().await;
     for symbol in symbols {
         let mut after = watermark(&marks, &symbol, TRADES);
         if after.is_none() {
@@ -577,9 +603,14 @@ async fn route_fills(
 async fn adopt_open(ctx: &mut Ctx, report: &mut ReconcileReport) {
     let symbols = ctx.symbols();
     let (venue, account) = (ctx.name().to_string(), ctx.venue.config.account.clone());
-    for symbol in symbols {
-        // Per configured symbol: on Binance the all-symbol call costs 80 weight, one symbol 6.
-        let call = ctx.venue.exchange.open_orders(Some(&symbol));
+    // Per configured symbol, or all at once where that is cheaper.
+    let calls: Vec<Option<String>> = if symbols.len() >= ALL_SYMBOLS_FROM {
+        vec![None]
+    } else {
+        symbols.iter().cloned().map(Some).collect()
+    };
+    for symbol in calls {
+        let call = ctx.venue.exchange.open_orders(symbol.as_deref());
         let open = match with_deadline(ctx.deadline, call).await {
             Ok(open) => open,
             Err(e) => {
@@ -589,7 +620,9 @@ async fn adopt_open(ctx: &mut Ctx, report: &mut ReconcileReport) {
             }
         };
         for snapshot in open {
-            if !snapshot.client_order_id.starts_with(CLIENT_ID_PREFIX) {
+            if !snapshot.client_order_id.starts_with(CLIENT_ID_PREFIX)
+                || !symbols.contains(&snapshot.venue_symbol)
+            {
                 continue;
             }
             match ctx

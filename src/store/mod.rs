@@ -188,6 +188,10 @@ pub trait Store: Send + Sync + 'static {
     /// Orders matching the filter, newest first.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError>;
 
+    /// The venue symbols a venue has stored orders on, any status (whose order history
+    /// reconciliation reads).
+    async fn traded_symbols(&self, venue: &str) -> Result<Vec<String>, StoreError>;
+
     /// Orders of a venue that are not in a terminal state (for reconciliation).
     async fn open_orders(&self, venue: &str) -> Result<Vec<OrderRecord>, StoreError>;
 

@@ -242,6 +242,21 @@ where
         rows.iter().map(order_from_row).collect()
     }
 
+    async fn traded_symbols(&self, venue: &str) -> Result<Vec<String>, StoreError> {
+        let mut query = select::<DB>("DISTINCT venue_symbol", "orders");
+        query.push(" WHERE venue = ").push_bind(venue.to_owned());
+        query.push(" ORDER BY venue_symbol");
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                r.text("venue_symbol").map_err(|e| StoreError::Corrupt {
+                    table: "orders",
+                    message: format!("column venue_symbol: {e}"),
+                })
+            })
+            .collect()
+    }
+
     async fn open_orders(&self, venue: &str) -> Result<Vec<OrderRecord>, StoreError> {
         let mut query = select(DB::ORDER_COLUMNS, "orders");
         filters::push_open_filter(&mut query, venue.to_owned());
