@@ -176,6 +176,9 @@ pub struct VenueTuning {
     pub rate_limit_margin: Option<f64>,
     /// Cap on orders sent and not yet answered.
     pub max_in_flight_orders: Option<u32>,
+    /// Streams one market connection carries (the venue allows 1024, the default); more
+    /// symbols open more connections.
+    pub max_streams_per_connection: Option<usize>,
     /// Consecutive unknown-outcome failures that open a circuit breaker.
     pub breaker_failures: Option<u32>,
     /// How long an open breaker waits before a half-open probe.
@@ -465,6 +468,14 @@ impl VenueTuning {
         }
         if self.clock_samples.is_some_and(|n| !(1..=10).contains(&n)) {
             problems.push(format!("{at}: tuning.clock_samples must be in 1..=10"));
+        }
+        if self
+            .max_streams_per_connection
+            .is_some_and(|n| !(2..=1024).contains(&n))
+        {
+            problems.push(format!(
+                "{at}: tuning.max_streams_per_connection must be in 2..=1024 (two streams per symbol)"
+            ));
         }
         if self.max_in_flight_orders == Some(0)
             || self.breaker_failures == Some(0)

@@ -117,6 +117,9 @@ fn apply_tuning(c: &mut exchange_binance::BinanceConfig, t: &crate::config::Venu
     if let Some(v) = t.connect_window_ms {
         c.limiter.connect_window = ms(v);
     }
+    if let Some(v) = t.max_streams_per_connection {
+        c.max_streams_per_connection = v;
+    }
     if let Some(v) = t.user_event_timeout_ms {
         c.user_event_timeout = ms(v);
     }

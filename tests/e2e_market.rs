@@ -225,11 +225,14 @@ async fn stored_trades_equal_the_venue_tape(backend: Backend, run: Run) {
         let wait = u64::try_from(minute_end + 1_000 - now_ms()).unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(wait)).await;
     }
+    let mut outage = None;
     if run == Run::Outage {
         tokio::time::sleep(run_for() / 2).await;
         // The venue is unreachable for 1.5 s: trades it makes meanwhile reach omsd only by
-        // asking for them after the reconnect.
+        // asking for them after the reconnect, and its books are out of sync.
+        let at = now_ms();
         stack.inject(json!({"fault": "downtime", "params": {"duration_ms": 1500}}));
+        outage = Some((at, at + 1500));
     }
     tokio::time::sleep(run_for().saturating_sub(started.elapsed())).await;
 
@@ -309,6 +312,19 @@ async fn stored_trades_equal_the_venue_tape(backend: Backend, run: Run) {
             "{symbol}: {} snapshots",
             snapshots.len()
         );
+        if let Some((from, to)) = outage {
+            // The books lost sync when the venue went away (a few ms after `from`) and got it
+            // back only after `to`: nothing was sampled in between.
+            let during: Vec<i64> = snapshots
+                .iter()
+                .map(|s| s["time"].as_i64().unwrap())
+                .filter(|t| *t > from + 300 && *t < to)
+                .collect();
+            assert!(
+                during.is_empty(),
+                "{symbol}: sampled while out of sync at {during:?}"
+            );
+        }
         for s in snapshots {
             let (bid, ask) = (
                 decimal(&s["bids"][0]["price"]),
@@ -329,6 +345,11 @@ async fn sqlite_stores_the_venue_tape_and_its_klines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stores_the_venue_tape() {
     stored_trades_equal_the_venue_tape(Backend::Postgres, Run::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stores_the_venue_tape_across_a_stream_drop() {
+    stored_trades_equal_the_venue_tape(Backend::Postgres, Run::Outage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -535,8 +556,9 @@ async fn a_cold_start_while_the_venue_is_down_runs_on_cached_instruments() {
     stack.stop().await;
 }
 
-/// A venue with 50 symbols: every book is streamed and in sync, and every symbol's trades and
-/// snapshots are stored.
+/// A venue with 50 symbols over several market connections (the per-connection stream cap set
+/// low): every book is streamed and in sync, and every symbol's trades and snapshots are
+/// stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_symbols_are_streamed_booked_and_stored() {
     let mut sim_config = exchange_sim::SimConfig::demo();
@@ -555,6 +577,8 @@ async fn fifty_symbols_are_streamed_booked_and_stored() {
     let configured = symbols.clone();
     let tweak = move |config: &mut omsd::config::Config| {
         config.venues[0].symbols = configured;
+        // 40 streams per connection: the 100 streams of 50 symbols need three connections.
+        config.venues[0].tuning.max_streams_per_connection = Some(40);
         config.market_data.flush_interval_ms = 100;
         config.market_data.snapshots.interval_ms = 500;
     };
@@ -572,6 +596,9 @@ async fn fifty_symbols_are_streamed_booked_and_stored() {
         in_sync.is_some(),
         "not every one of the 50 books got in sync"
     );
+    // Three market connections (20 symbols each at most) besides the WebSocket API's one.
+    let connections = stack.sim.stats().ws_connections_total;
+    assert!(connections >= 4, "{connections} WebSocket connections");
     let missing = || async {
         let mut missing = Vec::new();
         for symbol in &symbols {

@@ -50,8 +50,13 @@ impl Daemon {
     /// stdout and stderr to `dir/omsd.log`.
     pub fn spawn(dir: &Path, sim: &exchange_sim::SimHandle, store_url: &str) -> Daemon {
         let port = free_port();
+        Daemon::spawn_config(dir, child_config(sim, store_url, port), port)
+    }
+
+    /// Starts the binary with `config` (whose control port is `port`) written into `dir`.
+    pub fn spawn_config(dir: &Path, config_text: String, port: u16) -> Daemon {
         let config = dir.join("omsd.toml");
-        std::fs::write(&config, child_config(sim, store_url, port)).expect("write config");
+        std::fs::write(&config, config_text).expect("write config");
         let log = dir.join("omsd.log");
         let mut out = OpenOptions::new()
             .create(true)
@@ -108,6 +113,11 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The child's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// SIGKILL, then reap.

@@ -62,6 +62,9 @@ pub struct BinanceConfig {
     pub request_timeout: Duration,
     /// `limit` of the REST depth snapshot used to sync books (5000 at most).
     pub depth_snapshot_limit: u32,
+    /// Streams one market connection carries (the venue allows 1024); symbols beyond it go
+    /// on further connections (two streams per symbol: depth and trades).
+    pub max_streams_per_connection: usize,
     /// Rate limiter tuning (safety margin, data-lane reserve, waits, in-flight order cap).
     pub limiter: LimiterConfig,
     /// Circuit breaker tuning, the same for every endpoint class.
@@ -99,6 +102,8 @@ impl BinanceConfig {
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default depth snapshot size.
     pub const DEFAULT_DEPTH_SNAPSHOT_LIMIT: u32 = 1_000;
+    /// Streams per market connection the venue allows.
+    pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: usize = 1024;
     /// Default market-data silence deadline.
     pub const DEFAULT_MARKET_DATA_TIMEOUT: Duration = Duration::from_secs(30);
     /// Default ping interval (the venue's own).
@@ -137,6 +142,7 @@ impl BinanceConfig {
             recv_window_ms: Self::DEFAULT_RECV_WINDOW_MS,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             depth_snapshot_limit: Self::DEFAULT_DEPTH_SNAPSHOT_LIMIT,
+            max_streams_per_connection: Self::DEFAULT_MAX_STREAMS_PER_CONNECTION,
             limiter: LimiterConfig::default(),
             breaker: BreakerConfig::default(),
             retry: RetryPolicy::default(),
@@ -207,6 +213,14 @@ impl BinanceConfig {
         }
         if self.request_timeout.is_zero() {
             problems.push("request_timeout must be positive".to_owned());
+        }
+        if !(2..=Self::DEFAULT_MAX_STREAMS_PER_CONNECTION)
+            .contains(&self.max_streams_per_connection)
+        {
+            problems.push(format!(
+                "max_streams_per_connection must be in 2..=1024, got {}",
+                self.max_streams_per_connection
+            ));
         }
         if self.depth_snapshot_limit == 0 || self.depth_snapshot_limit > 5_000 {
             problems.push(format!(

@@ -379,11 +379,28 @@ impl Exchange for BinanceExchange {
         events_tx: mpsc::Sender<MarketEvent>,
         shutdown: CancellationToken,
     ) -> JoinHandle<()> {
-        tokio::spawn(ws::market::run(
-            self.shared.clone(),
-            venue_symbols,
-            events_tx,
-            shutdown,
-        ))
+        // Two streams per symbol; as many connections as the per-connection cap needs, each
+        // with its own books. The returned task ends once every connection's task has.
+        let per_connection = (self.shared.config.max_streams_per_connection / 2).max(1);
+        let connections: Vec<JoinHandle<()>> = venue_symbols
+            .chunks(per_connection)
+            .map(|symbols| {
+                tokio::spawn(ws::market::run(
+                    self.shared.clone(),
+                    symbols.to_vec(),
+                    events_tx.clone(),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        tokio::spawn(async move {
+            for connection in connections {
+                if let Err(e) = connection.await
+                    && e.is_panic()
+                {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        })
     }
 }
