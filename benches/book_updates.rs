@@ -93,28 +93,8 @@ async fn in_process() -> f64 {
     SYNTHETIC as f64 / elapsed
 }
 
-/// The sum of a counter's series with `label` in a Prometheus scrape.
-fn counter_sum(scrape: &str, name: &str, label: &str) -> f64 {
-    scrape
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn end_to_end() -> (f64, f64) {
-    let mut sim_config = exchange_sim::SimConfig::demo();
-    let template = sim_config.symbols[1].clone();
-    let mut symbols = vec!["BTC-USDT".to_string(), "ETH-USDT".to_string()];
-    for i in 1..=(SYMBOLS - 2) {
-        let base = format!("C{i:02}");
-        let mut symbol = template.clone();
-        symbol.symbol = format!("{base}USDT");
-        symbol.base_asset = base.clone();
-        symbol.initial_mid = Decimal::from(1000 + 10 * i as i64);
-        sim_config.symbols.push(symbol);
-        symbols.push(format!("{base}-USDT"));
-    }
+    let (sim_config, symbols) = common::sim_with_symbols(SYMBOLS);
     let metrics_port = common::daemon::free_port();
     let configured = symbols.clone();
     let tweak = move |config: &mut omsd::config::Config| {
@@ -159,7 +139,7 @@ async fn end_to_end() -> (f64, f64) {
             .text()
             .await
             .unwrap();
-        counter_sum(&text, "omsd_book_updates_total", "reason=\"delta\"")
+        common::counter_sum(&text, "omsd_book_updates_total", "reason=\"delta\"")
     };
     let before = scrape().await;
     let deadline = tokio::time::Instant::now() + WINDOW;

@@ -13,7 +13,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, child_config, free_port};
-use rust_decimal::Decimal;
 
 const SYMBOLS: usize = 50;
 const SAMPLE: Duration = Duration::from_secs(10);
@@ -36,18 +35,8 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let mut sim_config = exchange_sim::SimConfig::demo();
-        let template = sim_config.symbols[1].clone();
-        let mut symbols = vec!["\"BTC-USDT\"".to_string(), "\"ETH-USDT\"".to_string()];
-        for i in 1..=(SYMBOLS - 2) {
-            let base = format!("C{i:02}");
-            let mut symbol = template.clone();
-            symbol.symbol = format!("{base}USDT");
-            symbol.base_asset = base.clone();
-            symbol.initial_mid = Decimal::from(1000 + 10 * i as i64);
-            sim_config.symbols.push(symbol);
-            symbols.push(format!("\"{base}-USDT\""));
-        }
+        let (sim_config, names) = common::sim_with_symbols(SYMBOLS);
+        let symbols: Vec<String> = names.iter().map(|s| format!("\"{s}\"")).collect();
         let sim = exchange_sim::start(sim_config).await.expect("simulator");
         let dir = common::tempdir::TempDir::new("omsd-soak");
         let store = format!("sqlite:{}", dir.path().join("omsd.db").display());

@@ -422,15 +422,6 @@ async fn bad_market_reads_get_clear_errors() {
     stack.stop().await;
 }
 
-/// The sum of a counter's series in a Prometheus scrape.
-fn counter_sum(scrape: &str, name: &str) -> f64 {
-    scrape
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// A market-data writer that cannot write (its tables locked by another session) fills its
 /// queue and drops market data, counted, while orders go on: every order is accepted and
 /// ends as the venue has it. Once the tables are free the writer catches up.
@@ -468,7 +459,7 @@ async fn a_stuck_market_writer_drops_market_data_and_no_order() {
             .await
             .unwrap()
     };
-    let dropped_before = counter_sum(&scrape().await, "omsd_market_rows_dropped_total");
+    let dropped_before = common::counter_sum(&scrape().await, "omsd_market_rows_dropped_total", "");
 
     let mut blocker = sqlx::PgConnection::connect(&stack.store_url).await.unwrap();
     for statement in [
@@ -488,7 +479,7 @@ async fn a_stuck_market_writer_drops_market_data_and_no_order() {
         assert_ne!(order["status"], "pending_new", "{order}");
     }
     let dropped = poll(Duration::from_secs(20), || async {
-        let now = counter_sum(&scrape().await, "omsd_market_rows_dropped_total");
+        let now = common::counter_sum(&scrape().await, "omsd_market_rows_dropped_total", "");
         (now > dropped_before).then_some(now - dropped_before)
     })
     .await
@@ -561,19 +552,7 @@ async fn a_cold_start_while_the_venue_is_down_runs_on_cached_instruments() {
 /// stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_symbols_are_streamed_booked_and_stored() {
-    let mut sim_config = exchange_sim::SimConfig::demo();
-    let extra: Vec<String> = (1..=48).map(|i| format!("C{i:02}")).collect();
-    // Each like ETH-USDT (the second listed symbol), at its own price.
-    let template = sim_config.symbols[1].clone();
-    for (i, base) in extra.iter().enumerate() {
-        let mut symbol = template.clone();
-        symbol.symbol = format!("{base}USDT");
-        symbol.base_asset = base.clone();
-        symbol.initial_mid = Decimal::from(1000 + 10 * i as i64);
-        sim_config.symbols.push(symbol);
-    }
-    let mut symbols = vec!["BTC-USDT".to_string(), "ETH-USDT".to_string()];
-    symbols.extend(extra.iter().map(|b| format!("{b}-USDT")));
+    let (sim_config, symbols) = common::sim_with_symbols(50);
     let configured = symbols.clone();
     let tweak = move |config: &mut omsd::config::Config| {
         config.venues[0].symbols = configured;

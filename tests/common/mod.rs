@@ -445,3 +445,32 @@ pub fn crossing_buy(price: rust_decimal::Decimal) -> Value {
 pub fn sqlite_path(store_url: &str) -> PathBuf {
     PathBuf::from(store_url.trim_start_matches("sqlite:"))
 }
+
+/// The demo simulator with `n` symbols: BTC-USDT, ETH-USDT and `n - 2` more like ETH-USDT
+/// (`C01-USDT`, ...), each at its own price; with the canonical symbols, in that order.
+pub fn sim_with_symbols(n: usize) -> (exchange_sim::SimConfig, Vec<String>) {
+    let mut sim_config = exchange_sim::SimConfig::demo();
+    let template = sim_config.symbols[1].clone();
+    let mut symbols = vec!["BTC-USDT".to_string(), "ETH-USDT".to_string()];
+    for i in 1..=n.saturating_sub(2) {
+        let base = format!("C{i:02}");
+        let mut symbol = template.clone();
+        symbol.symbol = format!("{base}USDT");
+        symbol.base_asset = base.clone();
+        symbol.initial_mid = rust_decimal::Decimal::from(1000 + 10 * i as i64);
+        sim_config.symbols.push(symbol);
+        symbols.push(format!("{base}-USDT"));
+    }
+    (sim_config, symbols)
+}
+
+/// The sum of a counter's series in a Prometheus scrape, over the series whose labels contain
+/// `label` (every series with `""`).
+pub fn counter_sum(scrape: &str, name: &str, label: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
