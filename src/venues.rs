@@ -219,6 +219,7 @@ impl Venue {
                 })?;
                 let fetched_at = now_ms();
                 cache(store, &name, &instruments, fetched_at).await;
+                telemetry::instruments_stale(&name, false, "", fetched_at);
                 (instruments, false, fetched_at)
             }
             Err(error) => {
@@ -237,9 +238,6 @@ impl Venue {
                 (instruments, true, fetched_at)
             }
         };
-        if !stale {
-            telemetry::instruments_stale(&name, false, "", fetched_at);
-        }
         Ok(Venue {
             config,
             exchange,

@@ -32,6 +32,7 @@ mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+mod timescale;
 mod write;
 
 use std::sync::Arc;
