@@ -144,6 +144,7 @@ impl App {
             store: store.clone(),
             market_data_stored: config.market_data.store,
             submit_wait: Duration::from_millis(config.oms.submit_wait_ms),
+            queues: queues.clone(),
         };
         let intake_token = intake.clone();
         supervisor.spawn("control_port", async move {

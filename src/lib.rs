@@ -12,11 +12,14 @@
 //! - [`telemetry`]: every metric name, logging set-up.
 
 pub mod app;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod market;
 pub mod oms;
 pub mod queues;
+pub mod report;
 pub mod store;
 pub mod supervisor;
 pub mod telemetry;

@@ -1,9 +1,12 @@
-//! The `omsd` command line: `run`, `migrate`, `check-config`.
+//! The `omsd` command line: the daemon (`run`, `migrate`, `check-config`) and the client
+//! subcommands that talk to a running daemon over its control port (`omsd::cli`).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use omsd::cli::{ClientArgs, ClientCommand};
 use omsd::config::Config;
 
 /// omsd: crypto exchange connector and order-management daemon.
@@ -19,6 +22,8 @@ struct Cli {
         default_value = "config/default.toml"
     )]
     config: PathBuf,
+    #[command(flatten)]
+    client: ClientArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,10 +36,15 @@ enum Command {
     Migrate,
     /// Validate the configuration, report every problem, and exit.
     CheckConfig,
+    #[command(flatten)]
+    Client(Box<ClientCommand>),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        return Ok(client(&cli.config, &cli.client, *command));
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(e) => {
@@ -44,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     };
     if let Command::CheckConfig = cli.command {
         println!("{}: ok", cli.config.display());
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     omsd::telemetry::init_logging(&config.log.format, &config.log.level);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -57,9 +67,35 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::CheckConfig => Ok(()),
+            Command::CheckConfig | Command::Client(_) => Ok(()),
         }
-    })
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a client subcommand. The daemon's address: `--url`, else `control.listen` of the
+/// configuration file when it loads, else the default port on loopback.
+fn client(config: &std::path::Path, args: &ClientArgs, command: ClientCommand) -> ExitCode {
+    let base = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let listen = Config::load(config)
+                .map(|c| c.control.listen)
+                .unwrap_or_else(|_| omsd::config::ControlConfig::default().listen);
+            format!("http://{listen}")
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("omsd: starting the runtime: {e}");
+            return ExitCode::from(omsd::cli::exit::DAEMON);
+        }
+    };
+    runtime.block_on(omsd::cli::run(&base, args, command))
 }
 
 /// Completes on SIGINT or SIGTERM.

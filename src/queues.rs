@@ -4,8 +4,10 @@
 //! that sheds load counts what it drops. Queues whose senders wait when full (commands, user
 //! events, book updates) drop nothing: a full queue shows as depth at capacity instead.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::telemetry;
@@ -17,6 +19,19 @@ pub struct QueueProbe {
     pub venue: Option<String>,
     pub capacity: usize,
     depth: Box<dyn Fn() -> Option<usize> + Send + Sync>,
+    /// Items the queue shed because it was full, for a queue that sheds load.
+    dropped: Option<Arc<AtomicU64>>,
+}
+
+/// One queue as `GET /v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueStatus {
+    pub queue: &'static str,
+    pub venue: Option<String>,
+    pub depth: usize,
+    pub capacity: usize,
+    /// Items shed so far (`null` for a queue whose senders wait instead).
+    pub dropped: Option<u64>,
 }
 
 impl QueueProbe {
@@ -35,7 +50,14 @@ impl QueueProbe {
                 weak.upgrade()
                     .map(|tx| tx.max_capacity().saturating_sub(tx.capacity()))
             }),
+            dropped: None,
         }
+    }
+
+    /// The same probe, also reporting the count of items the queue shed.
+    pub fn with_drops(mut self, dropped: Arc<AtomicU64>) -> QueueProbe {
+        self.dropped = Some(dropped);
+        self
     }
 
     /// Items queued now; `None` once every sender is gone.
@@ -70,6 +92,25 @@ impl Queues {
             }
             None => false,
         });
+    }
+
+    /// Every open queue as it is now.
+    pub fn snapshot(&self) -> Vec<QueueStatus> {
+        let Ok(probes) = self.probes.lock() else {
+            return Vec::new();
+        };
+        probes
+            .iter()
+            .filter_map(|p| {
+                Some(QueueStatus {
+                    queue: p.queue,
+                    venue: p.venue.clone(),
+                    depth: p.depth()?,
+                    capacity: p.capacity,
+                    dropped: p.dropped.as_ref().map(|d| d.load(Ordering::Relaxed)),
+                })
+            })
+            .collect()
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use exchange_core::{Exchange, Instrument};
 
+use crate::clock::now_ms;
 use crate::config::{CredentialSource, VenueConfig};
 use crate::store::Store;
 use crate::telemetry;
@@ -181,12 +182,6 @@ fn configured(
     } else {
         Err(missing)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The venue's instrument list, within [`INSTRUMENTS_TIMEOUT`].

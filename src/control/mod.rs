@@ -7,6 +7,7 @@ mod error;
 mod market;
 mod ops;
 mod orders;
+mod reports;
 pub mod views;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use error::ApiError;
 
 use crate::market::{BookStatus, MarketHandle, TopOfBook};
 use crate::oms::OmsHandle;
+use crate::queues::Queues;
 use crate::store::Store;
 use crate::supervisor::Readiness;
 use crate::telemetry;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub market_data_stored: bool,
     /// How long submit and cancel wait for the venue's answer before returning.
     pub submit_wait: Duration,
+    /// The daemon's bounded queues, for `GET /v1/status`.
+    pub queues: Queues,
 }
 
 /// The whole control API.
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             get(orders::get).delete(orders::cancel).patch(orders::amend),
         )
         .route("/v1/venues", get(venues))
+        .route("/v1/status", get(ops::status))
         .route("/v1/balances", get(ops::balances))
         .route(
             "/v1/kill-switch",
@@ -67,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/trades", get(market::trades))
         .route("/v1/candles", get(market::candles))
+        .route("/v1/reports/daily", get(reports::daily))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -97,12 +103,14 @@ fn endpoint_label(path: &str) -> &'static str {
         "/v1/orders" => "/v1/orders",
         "/v1/orders/{id}" => "/v1/orders/{id}",
         "/v1/venues" => "/v1/venues",
+        "/v1/status" => "/v1/status",
         "/v1/balances" => "/v1/balances",
         "/v1/kill-switch" => "/v1/kill-switch",
         "/v1/books/{venue}/{symbol}" => "/v1/books/{venue}/{symbol}",
         "/v1/books/{venue}/{symbol}/snapshots" => "/v1/books/{venue}/{symbol}/snapshots",
         "/v1/trades" => "/v1/trades",
         "/v1/candles" => "/v1/candles",
+        "/v1/reports/daily" => "/v1/reports/daily",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         _ => "other",
@@ -126,16 +134,7 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let not_ready = if let Some(failure) = state.readiness.failure() {
-        Some(format!("{failure}; omsd is stopping"))
-    } else if !state.readiness.reconciled() {
-        Some("start-up reconciliation has not finished".to_string())
-    } else if !state.oms.store_up() {
-        Some("the order store is unavailable; new orders are refused".to_string())
-    } else {
-        None
-    };
-    match not_ready {
+    match not_ready(&state) {
         None => Json(json!({ "status": "ready" })).into_response(),
         Some(message) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message).into_response()
@@ -143,9 +142,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Why the daemon is not ready, or `None` when it is.
+fn not_ready(state: &AppState) -> Option<String> {
+    if let Some(failure) = state.readiness.failure() {
+        Some(format!("{failure}; omsd is stopping"))
+    } else if !state.readiness.reconciled() {
+        Some("start-up reconciliation has not finished".to_string())
+    } else if !state.oms.store_up() {
+        Some("the order store is unavailable; new orders are refused".to_string())
+    } else {
+        None
+    }
+}
+
 /// One venue's live status.
 #[derive(Serialize)]
-struct VenueStatus {
+pub(crate) struct VenueStatus {
     name: String,
     kind: String,
     account: String,
@@ -164,6 +176,11 @@ struct VenueStatus {
 }
 
 async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
+    Json(venue_statuses(&state).await)
+}
+
+/// Every venue's live status, sorted by name.
+async fn venue_statuses(state: &AppState) -> Vec<VenueStatus> {
     let mut out = Vec::new();
     for venue in state.venues.iter() {
         let mut symbols: Vec<String> = venue.instruments().keys().cloned().collect();
@@ -183,7 +200,7 @@ async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Json(out)
+    out
 }
 
 #[derive(Deserialize)]

@@ -1,14 +1,48 @@
-//! Operator endpoints: balances as the venues last reported them, and the kill switch.
+//! Operator endpoints: the daemon's status, balances as the venues last reported them, and the
+//! kill switch.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, VenueStatus};
 use crate::oms::{KillSwitch, KillSwitchOutcome, KillSwitchRequest};
+use crate::queues::QueueStatus;
 use crate::store::BalanceRecord;
+
+/// Everything an operator checks first, in one answer.
+#[derive(Serialize)]
+pub(crate) struct DaemonStatus {
+    /// Whether the daemon accepts orders (as `/readyz` says).
+    ready: bool,
+    /// Why not, when it is not.
+    not_ready_reason: Option<String>,
+    /// Whether the order store answers.
+    store_up: bool,
+    kill_switch: KillSwitch,
+    /// The daemon's bounded queues: the order processor's commands, the market writer (with
+    /// the rows it dropped), stream channels.
+    queues: Vec<QueueStatus>,
+    /// Connections, breakers, limits, clock offset and book sync per venue (`/v1/venues`).
+    venues: Vec<VenueStatus>,
+}
+
+/// `GET /v1/status`: readiness, kill switch, queues and every venue's status.
+pub async fn status(State(state): State<AppState>) -> Result<Json<DaemonStatus>, ApiError> {
+    let not_ready_reason = super::not_ready(&state);
+    let mut queues = state.queues.snapshot();
+    queues.sort_by(|a, b| (a.queue, &a.venue).cmp(&(b.queue, &b.venue)));
+    Ok(Json(DaemonStatus {
+        ready: not_ready_reason.is_none(),
+        not_ready_reason,
+        store_up: state.oms.store_up(),
+        kill_switch: state.oms.kill_switch().await?,
+        queues,
+        venues: super::venue_statuses(&state).await,
+    }))
+}
 
 /// `GET /v1/balances`: per venue and asset, free and locked.
 pub async fn balances(State(state): State<AppState>) -> Result<Json<Vec<BalanceRecord>>, ApiError> {

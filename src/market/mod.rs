@@ -9,13 +9,14 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use exchange_core::{BookUpdate, Level, MarketEvent, OrderBook};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::oms::limits::BookMid;
 use crate::store::{BookSnapshotRecord, TradeRecord};
 use crate::telemetry;
@@ -39,12 +40,6 @@ pub struct SampleSpec {
 pub struct Recording {
     pub writer: Option<WriterHandle>,
     pub samples: HashMap<(String, String), SampleSpec>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Every book's sync state and mid, published for the pre-trade price band.

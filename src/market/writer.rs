@@ -68,9 +68,9 @@ impl WriterHandle {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// A probe of the writer's queue, for its depth gauge.
+    /// A probe of the writer's queue, for its depth gauge and `GET /v1/status`.
     pub fn queue(&self) -> QueueProbe {
-        QueueProbe::of("market_writer", None, &self.tx)
+        QueueProbe::of("market_writer", None, &self.tx).with_drops(self.dropped.clone())
     }
 }
 

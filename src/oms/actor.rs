@@ -526,9 +526,4 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     }
 }
 
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+pub(super) use crate::clock::now_ms;

@@ -275,7 +275,7 @@ fn levels_json(levels: &[exchange_core::Level]) -> String {
     serde_json::to_string(levels).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn push_time<DB: Dialect>(query: &mut QueryBuilder<DB>, time_ms: i64)
+pub(crate) fn push_time<DB: Dialect>(query: &mut QueryBuilder<DB>, time_ms: i64)
 where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {

@@ -27,6 +27,7 @@ mod market_sql;
 pub mod postgres;
 mod read;
 mod records;
+mod report;
 mod rows;
 mod sql;
 pub mod sqlite;
@@ -71,6 +72,7 @@ pub use records::{
     NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, UnmatchedFillRecord,
     Watermark, WriteBatch,
 };
+pub use report::{ReportInputs, SymbolFill};
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
@@ -272,6 +274,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &MarketQuery,
     ) -> Result<Vec<BookSnapshotRecord>, StoreError>;
+
+    /// The end-of-day report's inputs: orders created in `[from_ms, to_ms)` and every fill
+    /// traded before `to_ms`, of one venue or all.
+    async fn report_inputs(
+        &self,
+        venue: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<ReportInputs, StoreError>;
 
     /// A cheap round trip (`SELECT 1`): is the store reachable now?
     async fn ping(&self) -> Result<(), StoreError>;

@@ -23,8 +23,8 @@ use super::market::{
 use super::rows::{Columns, event_from_row, fill_from_row, order_from_row};
 use super::{
     BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
-    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, Store, StoreError,
-    UnmatchedFillRecord, Watermark, WriteBatch,
+    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, ReportInputs, Store,
+    StoreError, UnmatchedFillRecord, Watermark, WriteBatch,
 };
 
 /// SQL text wrapped around a bound value's placeholder to turn it into a column's type, e.g.
@@ -366,6 +366,15 @@ where
         query: &MarketQuery,
     ) -> Result<Vec<BookSnapshotRecord>, StoreError> {
         self.read_snapshots(query).await
+    }
+
+    async fn report_inputs(
+        &self,
+        venue: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<ReportInputs, StoreError> {
+        self.read_report_inputs(venue, from_ms, to_ms).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

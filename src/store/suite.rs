@@ -10,6 +10,7 @@
 mod batch;
 mod durability;
 mod market;
+mod report;
 mod state;
 mod support;
 mod timescale;
@@ -37,6 +38,7 @@ use market::{
     candles_fold_exactly_from_stored_trades, plain_tables_take_no_market_policies,
     trades_are_stored_once_and_paged_newest_first,
 };
+use report::report_inputs_are_the_days_orders_and_every_fill_until_its_end;
 use state::{
     balances_and_watermarks_are_upserted, live_orders_include_inferred_terminal_orders,
     ping_answers_until_closed, settings_are_upserted, unmatched_fills_are_kept_until_claimed,
@@ -91,6 +93,7 @@ suite!(
     book_snapshots_are_stored_and_read_newest_first,
     a_large_trade_flush_is_written_whole,
     plain_tables_take_no_market_policies,
+    report_inputs_are_the_days_orders_and_every_fill_until_its_end,
 );
 
 async fn create_then_find(store: Arc<dyn Store>) {

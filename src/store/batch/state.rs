@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 use std::hash::Hash;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{Encode, Executor, Transaction, Type};
 
 use super::bind;
+use crate::clock::now_ms;
 use crate::store::sql::{Cast, Dialect, SqlStore};
 use crate::store::{StoreError, WriteBatch};
 
@@ -21,13 +21,6 @@ fn last_per_key<'a, T, K: Eq + Hash>(items: &'a [T], key: impl Fn(&'a T) -> K) -
         .collect();
     last.reverse();
     last
-}
-
-/// When upserted watermarks and settings were written (they carry no time of their own).
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 const INSERT_UNMATCHED: &str = "INSERT INTO unmatched_fills (venue, venue_symbol, \
