@@ -8,20 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tests_dir=exchanges/sim/tests/clients
-requirements=$tests_dir/requirements.txt
-venv=.venv/clients
-stamp=$venv/requirements.sha256
-
-# (Re)create the virtualenv unless it was completed for exactly these requirements. The stamp
-# is written last, so an interrupted install is redone from scratch on the next run.
-wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [[ ! -x $venv/bin/python || ! -f $stamp || $(<"$stamp") != "$wanted" ]]; then
-    echo "python-clients: creating $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-    echo "$wanted" >"$stamp"
-fi
+venv=$(scripts/venv.sh clients "$tests_dir/requirements.txt")
 
 # Ask cargo where it put the binary rather than guessing the target directory.
 if [[ -z ${OMSD_SIM_BIN:-} ]]; then

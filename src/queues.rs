@@ -24,7 +24,7 @@ pub struct QueueProbe {
 }
 
 /// One queue as `GET /v1/status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueStatus {
     pub queue: &'static str,
     pub venue: Option<String>,

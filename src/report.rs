@@ -118,7 +118,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// The report of one day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DailyReport {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
@@ -131,7 +131,7 @@ pub struct DailyReport {
 }
 
 /// One venue and symbol's day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SymbolReport {
     pub venue: String,
     pub symbol: String,
@@ -259,7 +259,16 @@ impl DailyReport {
                 .or_default() += 1;
         }
         let mut lots: BTreeMap<(String, String), Lots> = BTreeMap::new();
-        for SymbolFill { symbol, fill } in &inputs.fills {
+        // In the order the venue executed them: by time, then by trade id (numeric ids compare
+        // by length first, so `99` comes before `100`).
+        let mut fills: Vec<&SymbolFill> = inputs.fills.iter().collect();
+        fills.sort_by(|a, b| {
+            let key = |f: &SymbolFill| (f.fill.time_ms, f.fill.trade_id.len());
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.fill.trade_id.cmp(&b.fill.trade_id))
+        });
+        for SymbolFill { symbol, fill } in fills {
             if fill.time_ms >= to_ms {
                 continue;
             }
@@ -405,6 +414,31 @@ mod tests {
         assert_eq!(row.position_end, dec!(0));
         assert_eq!(row.fees.get("USDT"), Some(&dec!(0.03)));
         assert_eq!(row.orders, 0);
+    }
+
+    #[test]
+    fn lots_are_matched_in_execution_order_by_time_then_numeric_trade_id() {
+        let day = Day::parse("2026-12-04").unwrap();
+        let t = day.start_ms() + 1;
+        let with_id = |id: &str, f: SymbolFill| SymbolFill {
+            fill: crate::store::FillRecord {
+                trade_id: id.into(),
+                ..f.fill
+            },
+            ..f
+        };
+        // Stored out of order: trade 100 (at 110) before trade 99 (at 100), same millisecond.
+        let inputs = ReportInputs {
+            orders: vec![],
+            fills: vec![
+                with_id("100", fill(Side::Buy, dec!(110), dec!(1), t)),
+                with_id("99", fill(Side::Buy, dec!(100), dec!(1), t)),
+                with_id("101", fill(Side::Sell, dec!(120), dec!(1), t + 1)),
+            ],
+        };
+        let report = DailyReport::build(day, None, &inputs);
+        // The sell closes trade 99's lot, bought at 100.
+        assert_eq!(report.symbols[0].realized_pnl, dec!(20));
     }
 
     #[test]

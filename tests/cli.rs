@@ -9,7 +9,7 @@ use std::process::Output;
 use std::str::FromStr;
 use std::time::Duration;
 
-use common::daemon::{Daemon, free_port};
+use common::daemon::free_port;
 use common::poll;
 use exchange_core::{Exchange, OrderStatus, Side};
 use rust_decimal::Decimal;
@@ -96,17 +96,12 @@ async fn book_side(http: &reqwest::Client, base: &str, side: &str) -> Vec<(Decim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subcommand_against_a_running_daemon() {
-    let sim = exchange_sim::start(exchange_sim::SimConfig::demo())
-        .await
-        .expect("simulator");
-    let dir = common::tempdir::TempDir::new("omsd-cli");
-    let store = format!("sqlite:{}", dir.path().join("omsd.db").display());
-    let mut daemon = Daemon::spawn(dir.path(), &sim, &store);
+    let common::daemon::Running {
+        sim,
+        dir: _dir,
+        daemon,
+    } = common::daemon::start_ready("omsd-cli", |config| config).await;
     let http = reqwest::Client::new();
-    daemon
-        .wait_ready(&http, Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {}", common::daemon::log_tail(daemon.log_path(), 30)));
     let base = daemon.base();
 
     // status: human and JSON.
@@ -244,7 +239,13 @@ async fn every_subcommand_against_a_running_daemon() {
     })
     .await
     .expect("venue fills of both sides, all stored");
-    fills.sort_by(|a, b| (a.time_ms, &a.trade_id).cmp(&(b.time_ms, &b.trade_id)));
+    // Execution order: time, then the venue's (numeric) trade id.
+    fills.sort_by_key(|f| {
+        (
+            f.time_ms,
+            f.trade_id.parse::<u64>().expect("numeric trade id"),
+        )
+    });
     let day_ms = big_buy["created_at_ms"].as_i64().unwrap();
     let date = omsd::report::Day::containing(day_ms).to_string();
     let report = poll(Duration::from_secs(10), || async {

@@ -36,27 +36,35 @@ const INTERVALS: [(&str, i64); 12] = [
 ];
 
 /// Query parameters of the market-data reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeParams {
+    /// Configured venue name (trades and candles; required there).
     venue: Option<String>,
+    /// Instrument, e.g. BTC-USDT (trades and candles; required there).
     symbol: Option<String>,
+    /// From, inclusive, epoch milliseconds.
     from: Option<i64>,
+    /// To, exclusive, epoch milliseconds.
     to: Option<i64>,
+    /// Rows per page, 1 to 5000 (default 500).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Candle width (candles only): 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d.
     interval: Option<String>,
 }
 
 /// One page of rows, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` for the next (older) page; `null` when this was the last.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TradeView {
     venue: String,
     symbol: String,
@@ -71,7 +79,7 @@ pub struct TradeView {
     received: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CandleView {
     /// Start of the candle, epoch milliseconds.
     open_time: i64,
@@ -85,7 +93,7 @@ pub struct CandleView {
     trades: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SnapshotView {
     /// When the sample was taken, epoch milliseconds.
     time: i64,
@@ -200,6 +208,9 @@ fn ensure_stored(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/trades?venue=&symbol=&from=&to=&limit=&cursor=`.
+#[utoipa::path(get, path = "/v1/trades", tag = "market data", security(("bearer" = ["read"])),
+    params(RangeParams),
+    responses((status = 200, body = Page<TradeView>), super::openapi::ReadErrors))]
 pub async fn trades(
     State(state): State<AppState>,
     p: Result<Query<RangeParams>, QueryRejection>,
@@ -241,6 +252,9 @@ fn refuse_interval(p: &RangeParams) -> Result<(), ApiError> {
 
 /// `GET /v1/candles?venue=&symbol=&interval=1m&from=&to=&limit=&cursor=`: OHLCV from the stored
 /// one-minute candles, wider intervals folded from them (aligned to the epoch, UTC).
+#[utoipa::path(get, path = "/v1/candles", tag = "market data", security(("bearer" = ["read"])),
+    params(RangeParams),
+    responses((status = 200, body = Page<CandleView>), super::openapi::ReadErrors))]
 pub async fn candles(
     State(state): State<AppState>,
     p: Result<Query<RangeParams>, QueryRejection>,
@@ -298,6 +312,14 @@ pub async fn candles(
 
 /// `GET /v1/books/{venue}/{symbol}/snapshots?from=&to=&limit=&cursor=`: the sampled top-N
 /// snapshots (only ever taken from in-sync books).
+#[utoipa::path(get, path = "/v1/books/{venue}/{symbol}/snapshots", tag = "market data",
+    security(("bearer" = ["read"])),
+    params(
+        ("venue" = String, Path, description = "Configured venue name"),
+        ("symbol" = String, Path, description = "Instrument, e.g. BTC-USDT"),
+        RangeParams,
+    ),
+    responses((status = 200, body = Page<SnapshotView>), super::openapi::ReadErrors))]
 pub async fn snapshots(
     State(state): State<AppState>,
     Path((venue, symbol)): Path<(String, String)>,

@@ -5,6 +5,7 @@
 
 mod error;
 mod market;
+mod openapi;
 mod ops;
 mod orders;
 mod reports;
@@ -20,10 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+use error::ErrorBody;
 
 use crate::market::{BookStatus, MarketHandle, TopOfBook};
 use crate::oms::OmsHandle;
@@ -73,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/trades", get(market::trades))
         .route("/v1/candles", get(market::candles))
         .route("/v1/reports/daily", get(reports::daily))
+        .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -111,6 +115,7 @@ fn endpoint_label(path: &str) -> &'static str {
         "/v1/trades" => "/v1/trades",
         "/v1/candles" => "/v1/candles",
         "/v1/reports/daily" => "/v1/reports/daily",
+        "/openapi.json" => "/openapi.json",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         _ => "other",
@@ -129,13 +134,33 @@ async fn record_request(request: Request, next: Next) -> Response {
     response
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    status: String,
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Readiness: start-up reconciliation finished and the store is up.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "Not ready, and why", body = ErrorBody),
+    ))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match not_ready(&state) {
-        None => Json(json!({ "status": "ready" })).into_response(),
+        None => Json(Health {
+            status: "ready".to_owned(),
+        })
+        .into_response(),
         Some(message) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message).into_response()
         }
@@ -156,7 +181,7 @@ fn not_ready(state: &AppState) -> Option<String> {
 }
 
 /// One venue's live status.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct VenueStatus {
     name: String,
     kind: String,
@@ -175,6 +200,9 @@ pub(crate) struct VenueStatus {
     health: exchange_core::VenueHealth,
 }
 
+/// Every venue's live status.
+#[utoipa::path(get, path = "/v1/venues", tag = "venues", security(("bearer" = ["read"])),
+    responses((status = 200, body = Vec<VenueStatus>), openapi::ReadErrors))]
 async fn venues(State(state): State<AppState>) -> Json<Vec<VenueStatus>> {
     Json(venue_statuses(&state).await)
 }
@@ -203,12 +231,23 @@ async fn venue_statuses(state: &AppState) -> Vec<VenueStatus> {
     out
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct BookParams {
+    /// Levels per side, 1 to 100 (default 10).
     depth: Option<usize>,
 }
 
+/// The top of a live book (never a stored one); `in_sync` says whether it is usable.
+#[utoipa::path(get, path = "/v1/books/{venue}/{symbol}", tag = "books",
+    security(("bearer" = ["read"])),
+    params(
+        ("venue" = String, Path, description = "Configured venue name"),
+        ("symbol" = String, Path, description = "Instrument, e.g. BTC-USDT"),
+        BookParams,
+    ),
+    responses((status = 200, body = TopOfBook), openapi::ReadErrors))]
 async fn book(
     State(state): State<AppState>,
     Path((venue_name, symbol)): Path<(String, String)>,

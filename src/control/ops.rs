@@ -13,7 +13,7 @@ use crate::queues::QueueStatus;
 use crate::store::BalanceRecord;
 
 /// Everything an operator checks first, in one answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DaemonStatus {
     /// Whether the daemon accepts orders (as `/readyz` says).
     ready: bool,
@@ -30,6 +30,8 @@ pub(crate) struct DaemonStatus {
 }
 
 /// `GET /v1/status`: readiness, kill switch, queues and every venue's status.
+#[utoipa::path(get, path = "/v1/status", tag = "operations", security(("bearer" = ["read"])),
+    responses((status = 200, body = DaemonStatus), super::openapi::ReadErrors))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<DaemonStatus>, ApiError> {
     let not_ready_reason = super::not_ready(&state);
     let mut queues = state.queues.snapshot();
@@ -45,17 +47,22 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<DaemonStatus>,
 }
 
 /// `GET /v1/balances`: per venue and asset, free and locked.
+#[utoipa::path(get, path = "/v1/balances", tag = "account", security(("bearer" = ["read"])),
+    responses((status = 200, body = Vec<BalanceRecord>), super::openapi::ReadErrors))]
 pub async fn balances(State(state): State<AppState>) -> Result<Json<Vec<BalanceRecord>>, ApiError> {
     Ok(Json(state.oms.balances().await?))
 }
 
 /// `GET /v1/kill-switch`.
+#[utoipa::path(get, path = "/v1/kill-switch", tag = "operations",
+    security(("bearer" = ["read"])),
+    responses((status = 200, body = KillSwitch), super::openapi::ReadErrors))]
 pub async fn kill_switch(State(state): State<AppState>) -> Result<Json<KillSwitch>, ApiError> {
     Ok(Json(state.oms.kill_switch().await?))
 }
 
 /// `POST /v1/kill-switch` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KillSwitchBody {
     engaged: bool,
@@ -67,6 +74,10 @@ struct KillSwitchBody {
 }
 
 /// `POST /v1/kill-switch`: engages or releases it; the state survives restarts.
+#[utoipa::path(post, path = "/v1/kill-switch", tag = "operations",
+    security(("bearer" = ["admin"])),
+    request_body = KillSwitchBody,
+    responses((status = 200, body = KillSwitchOutcome), super::openapi::WriteErrors))]
 pub async fn set_kill_switch(
     State(state): State<AppState>,
     body: Bytes,

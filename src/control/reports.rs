@@ -11,7 +11,8 @@ use crate::clock::now_ms;
 use crate::report::{DailyReport, Day};
 
 /// Query parameters of `GET /v1/reports/daily`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DailyParams {
     /// `YYYY-MM-DD` (UTC); today when absent.
@@ -19,7 +20,11 @@ pub struct DailyParams {
     venue: Option<String>,
 }
 
-/// `GET /v1/reports/daily?date=YYYY-MM-DD&venue=`.
+/// `GET /v1/reports/daily?date=YYYY-MM-DD&venue=`: the end-of-day report per venue and
+/// symbol.
+#[utoipa::path(get, path = "/v1/reports/daily", tag = "reports", security(("bearer" = ["read"])),
+    params(DailyParams),
+    responses((status = 200, body = DailyReport), super::openapi::ReadErrors))]
 pub async fn daily(
     State(state): State<AppState>,
     params: Result<Query<DailyParams>, axum::extract::rejection::QueryRejection>,

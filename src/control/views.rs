@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::store::{FillRecord, OrderRecord};
 
 /// An order with its fills.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: i64,
     pub client_order_id: String,
@@ -35,7 +35,7 @@ pub struct OrderView {
 }
 
 /// One fill of an order.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FillView {
     pub trade_id: String,
     pub price: Decimal,

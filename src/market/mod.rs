@@ -49,7 +49,7 @@ pub type MidTable = Arc<HashMap<(String, String), BookMid>>;
 pub const MARKET_QUEUE: usize = 8192;
 
 /// The top of one book as served to traders.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TopOfBook {
     pub venue: String,
     pub venue_symbol: String,
@@ -60,7 +60,7 @@ pub struct TopOfBook {
 }
 
 /// Sync state of one book, for `/v1/venues`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BookStatus {
     pub venue_symbol: String,
     pub in_sync: bool,

@@ -142,7 +142,7 @@ pub struct ReconcileReport {
 }
 
 /// The kill switch: while engaged, every new order is refused.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KillSwitch {
     pub engaged: bool,
     #[serde(default)]
@@ -161,7 +161,7 @@ pub struct KillSwitchRequest {
 }
 
 /// What flipping the kill switch did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KillSwitchOutcome {
     #[serde(flatten)]
     pub state: KillSwitch,

@@ -127,7 +127,7 @@ pub struct OrderEventRecord {
 }
 
 /// A venue account's balance of one asset, as last reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BalanceRecord {
     pub venue: String,
     pub account: String,

@@ -133,3 +133,28 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// A demo simulator and a ready omsd child on an SQLite file, in a fresh directory.
+pub struct Running {
+    pub sim: exchange_sim::SimHandle,
+    pub dir: super::tempdir::TempDir,
+    pub daemon: Daemon,
+}
+
+/// Starts a demo simulator and an omsd child on it whose configuration is
+/// [`child_config`] passed through `tweak`; waits until it is ready.
+pub async fn start_ready(prefix: &str, tweak: impl FnOnce(String) -> String) -> Running {
+    let sim = exchange_sim::start(exchange_sim::SimConfig::demo())
+        .await
+        .expect("simulator");
+    let dir = super::tempdir::TempDir::new(prefix);
+    let store = format!("sqlite:{}", dir.path().join("omsd.db").display());
+    let port = free_port();
+    let config = tweak(child_config(&sim, &store, port));
+    let mut daemon = Daemon::spawn_config(dir.path(), config, port);
+    let http = reqwest::Client::new();
+    if let Err(e) = daemon.wait_ready(&http, Duration::from_secs(60)).await {
+        panic!("{e}: {}", log_tail(daemon.log_path(), 30));
+    }
+    Running { sim, dir, daemon }
+}

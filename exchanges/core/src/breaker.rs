@@ -27,6 +27,7 @@ use crate::health::BreakerHealth;
 const MAX_WINDOW_ENTRIES: usize = 1024;
 
 /// The state of a breaker.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {

@@ -19,6 +19,7 @@ use crate::model::VenueId;
 use crate::queue::{QueueHealth, QueueRecorder};
 
 /// The resilience state of one venue adapter at one moment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VenueHealth {
     pub venue: VenueId,
@@ -34,6 +35,7 @@ pub struct VenueHealth {
 }
 
 /// One circuit breaker.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakerHealth {
     pub class: String,
@@ -46,6 +48,7 @@ pub struct BreakerHealth {
 }
 
 /// The venue's rate limiter.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LimiterHealth {
     pub scopes: Vec<ScopeHealth>,
@@ -65,6 +68,7 @@ pub struct LimiterHealth {
 }
 
 /// The connection-attempt budget of one venue.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ConnectHealth {
     /// Attempts allowed in any window of `window_ms`.
@@ -79,6 +83,7 @@ pub struct ConnectHealth {
 }
 
 /// One metered scope (e.g. `request_weight` per minute).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScopeHealth {
     pub scope: String,
@@ -99,6 +104,7 @@ pub struct ScopeHealth {
 }
 
 /// The venue clock.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClockHealth {
     /// Venue clock minus local clock.
@@ -112,6 +118,7 @@ pub struct ClockHealth {
 }
 
 /// One stream kind.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StreamHealth {
     pub kind: String,
@@ -128,6 +135,7 @@ pub struct StreamHealth {
 }
 
 /// Local order books.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BookHealth {
     /// Books that lost continuity (gap, stale stream, disconnect).

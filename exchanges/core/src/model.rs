@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub type VenueId = String;
 
 /// Order side.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
@@ -24,6 +25,7 @@ pub enum Side {
 }
 
 /// Order type supported across venues.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderType {
@@ -32,6 +34,7 @@ pub enum OrderType {
 }
 
 /// Time in force of a limit order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
@@ -43,6 +46,7 @@ pub enum TimeInForce {
 
 /// The state of an order. The first three states and `Unknown` exist only locally (the OMS);
 /// venues report the others.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
