@@ -109,6 +109,30 @@ fn dashboards_have_uid_title_schema_and_venue_variable() {
     }
 }
 
+/// The areas an operator looks at, each a row of the dashboard.
+const ROWS: &[&str] = &[
+    "Overview",
+    "Orders",
+    "Venue streams and market data",
+    "Control port",
+    "Venue resilience",
+    "Risk limits",
+    "Order processor",
+    "Connections, clock and queues",
+    "Market data",
+    "Process health",
+];
+
+#[test]
+fn dashboard_rows_cover_every_area() {
+    let rows: Vec<_> = assets::panels()
+        .into_iter()
+        .filter(|p| p.kind == "row")
+        .map(|p| p.title)
+        .collect();
+    assert_eq!(rows, ROWS);
+}
+
 #[test]
 fn panels_have_unique_ids_a_grid_place_and_the_provisioned_datasource() {
     let uids = datasource_uids();

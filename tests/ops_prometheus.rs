@@ -66,6 +66,8 @@ const PANELS_WITH_DATA: &[&str] = &[
     "Adapter queues",
     "Daemon queues (fill ratio, drops)",
     "Market rows stored, repeated, dropped",
+    "Scraped, ready, store up",
+    "Clock error vs receive window",
 ];
 
 fn price_above(best_ask: Decimal) -> Decimal {

@@ -8,6 +8,12 @@ use std::time::{Duration, Instant};
 /// Makes sure `prometheus` and `promtool` are on PATH: installs the Debian package with
 /// apt-get when they are missing and this runs as root, else panics with what to do.
 pub fn ensure_installed() {
+    // Tests of one binary run in parallel: one installs, the others wait for it.
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(install);
+}
+
+fn install() {
     if have("promtool") && have("prometheus") {
         return;
     }
