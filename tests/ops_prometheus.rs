@@ -186,6 +186,49 @@ async fn prometheus_scrapes_omsd_evaluates_every_query_and_fires_on_a_ban() {
         server.log_text()
     );
 
+    // What Prometheus scraped is what the catalogue declares: every omsd series name belongs
+    // to a declared metric, with the declared type and help text.
+    let names = server.api(&http, "/api/v1/label/__name__/values").await;
+    let omsd_names: Vec<_> = names
+        .as_array()
+        .expect("names")
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| n.starts_with("omsd_"))
+        .collect();
+    assert!(omsd_names.len() > 40, "{omsd_names:?}");
+    for name in &omsd_names {
+        assert!(
+            ops::promql::spec_of(name).is_some(),
+            "{name} is not in the catalogue"
+        );
+    }
+    let metadata = server.api(&http, "/api/v1/metadata").await;
+    for spec in omsd::telemetry::CATALOGUE {
+        let Some(entry) = metadata[spec.name].get(0) else {
+            continue;
+        };
+        assert_eq!(entry["type"], spec.kind.as_str(), "{}", spec.name);
+        assert_eq!(entry["help"], spec.help(), "{}", spec.name);
+    }
+    // Histograms have the catalogue's buckets (and +Inf).
+    let send = omsd::telemetry::CATALOGUE
+        .iter()
+        .find(|s| s.name == "omsd_order_send_duration_seconds")
+        .expect("declared");
+    let les = server
+        .query(
+            &http,
+            "count by (le) (omsd_order_send_duration_seconds_bucket)",
+        )
+        .await
+        .expect("bucket query");
+    assert_eq!(
+        les.len(),
+        send.buckets.map_or(0, <[f64]>::len) + 1,
+        "buckets: {les:?}"
+    );
+
     // Every dashboard query evaluates; the panels of a running system have data.
     let mut errors = Vec::new();
     let mut empty = Vec::new();

@@ -148,6 +148,20 @@ impl Server {
         }
     }
 
+    /// `GET path` of the HTTP API: its `data`.
+    pub async fn api(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
+        let body: serde_json::Value = http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(body["status"], "success", "{path}: {body}");
+        body["data"].clone()
+    }
+
     /// `/api/v1/alerts`: every active alert (pending or firing).
     pub async fn alerts(&self, http: &reqwest::Client) -> Vec<serde_json::Value> {
         let body: serde_json::Value = match http
