@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod assets;
+pub mod compose;
 pub mod prometheus;
 pub mod promql;
 
