@@ -410,4 +410,24 @@ mod tests {
         assert_eq!(keys.lookup(Some("bad key")).unwrap_err().code, -2014);
         assert_eq!(keys.lookup(Some("other")).unwrap_err().code, -2015);
     }
+
+    #[test]
+    fn accepted_signatures_are_logged_and_rejected_ones_not() {
+        let mut keys = Keys::default();
+        keys.insert("k", "secret", AccountId(1));
+        let credential = keys.lookup(Some("k")).unwrap();
+        let payload = b"symbol=BTCUSDT&timestamp=1000";
+        let good = sign("secret", payload);
+        let bad = sign("other", payload);
+        let params = |signature| SignedParams {
+            timestamp: Some("1000"),
+            signature: Some(signature),
+            recv_window: None,
+        };
+        assert!(check_signed(credential, &params(&bad), payload, 1000).is_err());
+        assert!(check_signed(credential, &params(&good), payload, 1000).is_ok());
+        // A signature that was right but outside the window was still sent by the client.
+        assert!(check_signed(credential, &params(&good), payload, 100_000).is_err());
+        assert_eq!(keys.signatures().snapshot(), [good.clone(), good]);
+    }
 }
