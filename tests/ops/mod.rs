@@ -1,4 +1,4 @@
-//! Shared helpers of the operator-asset tests (tests/ops_*.rs): repository files, YAML and
+//! Code shared by the operator-asset tests (tests/ops_*.rs): repository files, YAML and
 //! JSON loading, and the metric and label names PromQL expressions use.
 
 #![allow(dead_code)]
