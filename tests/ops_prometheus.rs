@@ -1,8 +1,8 @@
 //! Done-means of the metrics: a real Prometheus (Debian package, installed when missing)
 //! scrapes omsd running against the simulator with orders filled, loads the real rules file
 //! and evaluates every dashboard query and every rule without error; the panels a running
-//! system with orders must show have data; and a real 418 ban from the venue makes
-//! `OmsdVenueBanned` fire.
+//! system with orders must show have data; an order whose outcome is lost is seen entering and
+//! leaving `unknown`; and a real 418 ban from the venue makes `OmsdVenueBanned` fire.
 
 mod common;
 mod ops;
@@ -289,6 +289,48 @@ async fn prometheus_scrapes_omsd_evaluates_every_query_and_fires_on_a_ban() {
         .filter(|a| a["labels"]["alertname"] == "OmsdVenueBanned")
         .collect();
     assert!(quiet.is_empty(), "banned before any ban: {quiet:?}");
+
+    // An order whose outcome is lost (no answer, no report) goes unknown and is resolved by
+    // asking the venue: the rule for unresolved unknown orders sees it enter and leave.
+    let silence = stack.inject(json!({"fault": "silence_streams", "params": {"target": "ws_api"}}));
+    let swallow = stack.inject(json!({"fault": "swallow_order_acks", "params": {}}));
+    let (status, lost) = stack
+        .post_order(Some("prom-lost"), &crossing_buy(price_above(best_ask)))
+        .await;
+    assert_eq!(status, 201, "{lost}");
+    let went_unknown = poll(Duration::from_secs(15), || async {
+        let (_, order) = stack.get_json(&format!("/v1/orders/{}", lost["id"])).await;
+        (order["status"] == "unknown").then_some(())
+    })
+    .await;
+    stack.sim.faults().clear(swallow);
+    stack.sim.faults().clear(silence);
+    assert!(went_unknown.is_some(), "the lost order never went unknown");
+    let unresolved = rules
+        .iter()
+        .find(|r| r.name == "OmsdUnknownOrdersUnresolved")
+        .expect("rule");
+    let resolved = poll(Duration::from_secs(30), || async {
+        let entered = server
+            .query(
+                &http,
+                r#"sum(omsd_order_transitions_total{status="unknown"}) >= 1"#,
+            )
+            .await
+            .ok()?;
+        let left = server
+            .query(&http, "sum(omsd_order_unknown_exits_total) >= 1")
+            .await
+            .ok()?;
+        let still = server.query(&http, &unresolved.expr).await.ok()?;
+        (!entered.is_empty() && !left.is_empty() && still.is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        resolved.is_some(),
+        "the unknown order was not seen entering and leaving unknown: {:?}",
+        server.query(&http, &unresolved.expr).await
+    );
 
     // A real fault: the venue bans us (HTTP 418); the next order meets the ban.
     let ban = stack.inject(json!({"fault": "force_418", "params": {"retry_after_s": 30}}));
