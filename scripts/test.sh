@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: formatting and lint gates, a throwaway PostgreSQL
 # cluster and a TimescaleDB test server for the tests that need them (stopped and removed on
-# exit), then every test of the workspace.
+# exit), then every test of the workspace (the tests/ops_* ones install the Debian package
+# `prometheus` when promtool or the server is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

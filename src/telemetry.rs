@@ -1,6 +1,11 @@
-//! Every metric name omsd exports, declared once, and one function per notable event that logs
-//! and counts together, so business code never calls `counter!` with a literal name. Grafana
-//! dashboards and Prometheus alert rules use only the names below.
+//! Every metric omsd exports, declared once in the [`metrics!`](crate::metrics) block below
+//! (name, type, labels, meaning, buckets; see [`catalogue`]), and one function per notable
+//! event that logs and counts together, so business code never calls `counter!` with a literal
+//! name. Grafana dashboards, Prometheus alert rules and the README's metrics catalogue use only
+//! the names below; tests/ops_*.rs check all three against [`CATALOGUE`].
+//!
+//! To add a metric, add an entry at the end of the `metrics!` block: its doc comment becomes
+//! the help text and the README meaning.
 //!
 //! Label values come from bounded sets only: configured venue names and symbols, endpoint
 //! templates, status and reason enums; never an order id.
@@ -11,139 +16,14 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
-/// Orders accepted by the control port and written as `pending_new`.
-pub const ORDERS_SUBMITTED: &str = "omsd_orders_submitted_total";
-/// Orders refused before anything was sent (validation, risk) or rejected by the venue.
-pub const ORDERS_REJECTED: &str = "omsd_orders_rejected_total";
-/// Order status changes applied by the OMS, by new status.
-pub const ORDER_TRANSITIONS: &str = "omsd_order_transitions_total";
-/// Execution reports received, by outcome (`applied`, `duplicate`, `stale`, `unknown_order`).
-pub const EXECUTION_REPORTS: &str = "omsd_execution_reports_total";
-/// Fills stored (each venue trade id once).
-pub const FILLS: &str = "omsd_fills_total";
-/// Duration of one order send to the venue.
-pub const ORDER_SEND_SECONDS: &str = "omsd_order_send_duration_seconds";
-/// Amends of an order's quantity answered, by outcome (`amended`, `rejected`, `not_open`,
-/// `not_sent`, `unknown`).
-pub const ORDER_AMENDS: &str = "omsd_order_amends_total";
-/// Orders whose send outcome is unknown and had to be resolved by asking the venue.
-pub const UNKNOWN_RESOLUTIONS: &str = "omsd_unknown_order_resolutions_total";
-/// Reconciliation runs against a venue, by outcome.
-pub const RECONCILIATIONS: &str = "omsd_reconciliations_total";
-/// 1 while the user-data stream of a venue is subscribed.
-pub const USER_STREAM_UP: &str = "omsd_user_stream_up";
-/// User-data stream connects and disconnects.
-pub const USER_STREAM_EVENTS: &str = "omsd_user_stream_events_total";
-/// Book updates applied, by kind (`snapshot`, `delta`, `out_of_sync`).
-pub const BOOK_UPDATES: &str = "omsd_book_updates_total";
-/// 1 while a book is in sync with the venue.
-pub const BOOK_IN_SYNC: &str = "omsd_book_in_sync";
-/// Time from a book losing sync to its next consistent snapshot.
-pub const BOOK_RESYNC_SECONDS: &str = "omsd_book_resync_duration_seconds";
-/// Public trades received.
-pub const MARKET_TRADES: &str = "omsd_market_trades_total";
-/// Market-data events dropped because a bounded queue was full.
-pub const MARKET_EVENTS_DROPPED: &str = "omsd_market_events_dropped_total";
-/// Market-data rows (`kind="trade"|"snapshot"`) the writer stored.
-pub const MARKET_ROWS_WRITTEN: &str = "omsd_market_rows_written_total";
-/// Market-data rows the writer was offered again and found already stored (replays).
-pub const MARKET_ROWS_DUPLICATE: &str = "omsd_market_rows_duplicate_total";
-/// Market-data rows dropped because the writer's queue was full, by kind.
-pub const MARKET_ROWS_DROPPED: &str = "omsd_market_rows_dropped_total";
-/// Rows per market-data flush.
-pub const MARKET_FLUSH_ROWS: &str = "omsd_market_flush_rows";
-/// Duration of one market-data flush.
-pub const MARKET_FLUSH_SECONDS: &str = "omsd_market_flush_duration_seconds";
-/// Market-data flushes that failed (the rows are kept and retried).
-pub const MARKET_FLUSH_FAILURES: &str = "omsd_market_flush_failures_total";
-/// 1 while a venue runs on instruments from the store's cache (it has not answered since
-/// start; new orders for it are refused).
-pub const INSTRUMENTS_STALE: &str = "omsd_venue_instruments_stale";
-/// Control-port requests by endpoint and HTTP status.
-pub const HTTP_REQUESTS: &str = "omsd_http_requests_total";
-/// Control-port request duration by endpoint.
-pub const HTTP_REQUEST_SECONDS: &str = "omsd_http_request_duration_seconds";
-/// 1 once start-up reconciliation succeeded and the daemon serves orders.
-pub const READY: &str = "omsd_ready";
+pub mod catalogue;
 
-/// Circuit breaker state per venue and endpoint class: 0 closed, 1 half-open, 2 open.
-pub const BREAKER_STATE: &str = "omsd_venue_breaker_state";
-/// Circuit breaker state changes.
-pub const BREAKER_TRANSITIONS: &str = "omsd_venue_breaker_transitions_total";
-/// Calls refused locally by an open breaker.
-pub const BREAKER_REJECTED: &str = "omsd_venue_breaker_rejected_total";
-/// Units of a venue rate-limit scope used in its current window (our count or the venue's,
-/// whichever is higher).
-pub const LIMITER_USED: &str = "omsd_venue_limiter_used";
-/// Units of a rate-limit scope we allow ourselves per window (venue limit × safety margin).
-pub const LIMITER_LIMIT: &str = "omsd_venue_limiter_limit";
-/// Requests that had to wait for a rate-limit permit.
-pub const LIMITER_WAITS: &str = "omsd_venue_limiter_waits_total";
-/// Requests refused locally because no permit came in time.
-pub const LIMITER_REJECTED: &str = "omsd_venue_limiter_rejected_total";
-/// 429 (`status="429"`) and 418 (`status="418"`) answers from the venue.
-pub const VENUE_RATE_LIMITED: &str = "omsd_venue_rate_limited_total";
-/// 1 while the venue has paused (429) or banned (418) us.
-pub const VENUE_HALTED: &str = "omsd_venue_halted";
-/// Orders sent and not yet answered.
-pub const IN_FLIGHT_ORDERS: &str = "omsd_venue_in_flight_orders";
-/// Venue clock minus local clock.
-pub const CLOCK_OFFSET_SECONDS: &str = "omsd_venue_clock_offset_seconds";
-/// How far off the venue clock offset may be (half the round trip of its measurement).
-pub const CLOCK_UNCERTAINTY_SECONDS: &str = "omsd_venue_clock_uncertainty_seconds";
-/// 1 while the venue clock offset is known and certain enough to sign requests with.
-pub const CLOCK_SYNCED: &str = "omsd_venue_clock_synced";
-/// WebSocket connection attempts in the venue's current connection window.
-pub const CONNECT_ATTEMPTS_IN_WINDOW: &str = "omsd_venue_connect_attempts_in_window";
-/// WebSocket connection attempts we allow ourselves per window.
-pub const CONNECT_BUDGET: &str = "omsd_venue_connect_budget";
-/// WebSocket connection attempts made (`outcome="granted"`) and held back because the
-/// budget was used up (`outcome="refused"`).
-pub const CONNECT_ATTEMPTS: &str = "omsd_venue_connect_attempts_total";
-/// Clock re-synchronisations (start, -1021 recoveries).
-pub const CLOCK_RESYNCS: &str = "omsd_venue_clock_resyncs_total";
-/// 1 while a venue stream (`stream="user"|"market"`) is connected.
-pub const STREAM_CONNECTED: &str = "omsd_venue_stream_connected";
-/// Stream reconnects by reason (`error`, `stale`, `ping_timeout`, `rotation`, ...).
-pub const STREAM_RECONNECTS: &str = "omsd_venue_stream_reconnects_total";
-/// Items in a bounded adapter queue (`queue="events"`: the channel to the consumer;
-/// `queue="depth_buffer"`: diff events held while snapshots are fetched), per stream.
-pub const QUEUE_DEPTH: &str = "omsd_venue_queue_depth";
-/// Items in one of the daemon's own bounded queues (`queue`: `oms_commands`, `market_events`,
-/// and per venue `user_events`, `market_stream`).
-pub const DAEMON_QUEUE_DEPTH: &str = "omsd_queue_depth";
-/// Items one of the daemon's own bounded queues holds at most.
-pub const DAEMON_QUEUE_CAPACITY: &str = "omsd_queue_capacity";
-/// Items one of the daemon's own bounded queues dropped because it was full (only market
-/// trades are ever dropped; the other queues make their senders wait).
-pub const DAEMON_QUEUE_DROPPED: &str = "omsd_queue_dropped_total";
-/// Items a bounded adapter queue holds at most.
-pub const QUEUE_CAPACITY: &str = "omsd_venue_queue_capacity";
-/// Items dropped because a bounded adapter queue was full.
-pub const QUEUE_DROPPED: &str = "omsd_venue_queue_dropped_total";
-/// Streams declared stale (no data or lagging venue event times).
-pub const STREAM_STALE: &str = "omsd_venue_stream_stale_total";
-/// Venue statements that contradicted what omsd had inferred (for example an order recorded
-/// as never accepted that the venue later showed), by reason.
-pub const ORDER_DISCREPANCIES: &str = "omsd_order_discrepancies_total";
-/// Failed order sends that came after the venue had already reported the order (state kept).
-pub const LATE_SEND_FAILURES: &str = "omsd_order_late_send_failures_total";
-/// Orders whose fills still do not add up to their filled quantity after fetching their trades.
-pub const FILLS_INCOMPLETE: &str = "omsd_order_fills_incomplete_total";
-/// Venue fills that matched no stored order (kept for adoption).
-pub const UNMATCHED_FILLS: &str = "omsd_unmatched_fills_total";
-/// Unreadable execution reports (each triggers a reconciliation).
-pub const USER_STREAM_GAPS: &str = "omsd_user_stream_gaps_total";
-/// 1 while the store takes writes; 0 while new orders are refused because it does not.
-pub const STORE_UP: &str = "omsd_store_up";
-/// Group commits written by the order processor.
-pub const STORE_COMMITS: &str = "omsd_store_commits_total";
-/// Order changes and new orders written by those commits.
-pub const STORE_COMMIT_ROWS: &str = "omsd_store_commit_rows_total";
-/// Long-lived tasks that panicked or ended unexpectedly (the daemon then exits).
-pub const TASK_FAILURES: &str = "omsd_task_failures_total";
-/// Venue messages that could not be understood (logged and skipped).
-pub const MALFORMED_MESSAGES: &str = "omsd_venue_malformed_messages_total";
+pub use catalogue::{MetricSpec, MetricType};
+pub use market::{market_flush, market_flush_failed, market_row_dropped, market_rows_registered};
+pub use venue::venue_health;
+
+mod market;
+mod venue;
 
 const BATCH_BUCKETS: &[f64] = &[
     1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
@@ -153,21 +33,192 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Installs the Prometheus exporter serving `/metrics` on `listen`. Call within a runtime.
-/// A second install in the same process (tests running several daemons) is reported and ignored.
+crate::metrics! {
+    /// Orders accepted by the control port and written as `pending_new`.
+    ORDERS_SUBMITTED = counter "omsd_orders_submitted_total" ["venue"];
+    /// Orders refused before anything was sent (validation, risk) or rejected by the venue.
+    ORDERS_REJECTED = counter "omsd_orders_rejected_total" ["venue", "reason"];
+    /// Order status changes applied by the OMS, by new status.
+    ORDER_TRANSITIONS = counter "omsd_order_transitions_total" ["venue", "status"];
+    /// Execution reports received, by outcome (`applied`, `duplicate`, `stale`, `unknown_order`).
+    EXECUTION_REPORTS = counter "omsd_execution_reports_total" ["venue", "outcome"];
+    /// Fills stored (each venue trade id once).
+    FILLS = counter "omsd_fills_total" ["venue"];
+    /// Duration of one order send to the venue.
+    ORDER_SEND_SECONDS = histogram "omsd_order_send_duration_seconds" ["venue", "status"] buckets LATENCY_BUCKETS;
+    /// Amends of an order's quantity answered, by outcome (`amended`, `rejected`, `not_open`,
+    /// `not_sent`, `unknown`).
+    ORDER_AMENDS = counter "omsd_order_amends_total" ["venue", "outcome"];
+    /// Orders whose send outcome is unknown and had to be resolved by asking the venue.
+    UNKNOWN_RESOLUTIONS = counter "omsd_unknown_order_resolutions_total" ["venue", "reason"];
+    /// Reconciliation runs against a venue, by outcome.
+    RECONCILIATIONS = counter "omsd_reconciliations_total" ["venue", "status"];
+    /// 1 while the user-data stream of a venue is subscribed.
+    USER_STREAM_UP = gauge "omsd_user_stream_up" ["venue"];
+    /// User-data stream connects and disconnects.
+    USER_STREAM_EVENTS = counter "omsd_user_stream_events_total" ["venue", "status"];
+    /// Book updates applied, by kind (`snapshot`, `delta`, `out_of_sync`).
+    BOOK_UPDATES = counter "omsd_book_updates_total" ["venue", "symbol", "reason"];
+    /// 1 while a book is in sync with the venue.
+    BOOK_IN_SYNC = gauge "omsd_book_in_sync" ["venue", "symbol"];
+    /// Time from a book losing sync to its next consistent snapshot.
+    BOOK_RESYNC_SECONDS = histogram "omsd_book_resync_duration_seconds" ["venue", "symbol"] buckets LATENCY_BUCKETS;
+    /// Public trades received.
+    MARKET_TRADES = counter "omsd_market_trades_total" ["venue"];
+    /// Market-data events dropped because a bounded queue was full.
+    MARKET_EVENTS_DROPPED = counter "omsd_market_events_dropped_total" ["venue"];
+    /// Market-data rows (`kind="trade"|"snapshot"`) the writer stored.
+    MARKET_ROWS_WRITTEN = counter "omsd_market_rows_written_total" ["kind"];
+    /// Market-data rows the writer was offered again and found already stored (replays).
+    MARKET_ROWS_DUPLICATE = counter "omsd_market_rows_duplicate_total" ["kind"];
+    /// Market-data rows dropped because the writer's queue was full, by kind.
+    MARKET_ROWS_DROPPED = counter "omsd_market_rows_dropped_total" ["kind"];
+    /// Rows per market-data flush.
+    MARKET_FLUSH_ROWS = histogram "omsd_market_flush_rows" [] buckets BATCH_BUCKETS;
+    /// Duration of one market-data flush.
+    MARKET_FLUSH_SECONDS = histogram "omsd_market_flush_duration_seconds" [] buckets LATENCY_BUCKETS;
+    /// Market-data flushes that failed (the rows are kept and retried).
+    MARKET_FLUSH_FAILURES = counter "omsd_market_flush_failures_total" [];
+    /// 1 while a venue runs on instruments from the store's cache (it has not answered since
+    /// start; new orders for it are refused).
+    INSTRUMENTS_STALE = gauge "omsd_venue_instruments_stale" ["venue"];
+    /// Control-port requests by endpoint and HTTP status.
+    HTTP_REQUESTS = counter "omsd_http_requests_total" ["endpoint", "status"];
+    /// Control-port request duration by endpoint.
+    HTTP_REQUEST_SECONDS = histogram "omsd_http_request_duration_seconds" ["endpoint"] buckets LATENCY_BUCKETS;
+    /// 1 once start-up reconciliation succeeded and the daemon serves orders.
+    READY = gauge "omsd_ready" [];
+    /// Circuit breaker state per venue and endpoint class: 0 closed, 1 half-open, 2 open.
+    BREAKER_STATE = gauge "omsd_venue_breaker_state" ["venue", "endpoint"];
+    /// Circuit breaker state changes.
+    BREAKER_TRANSITIONS = counter "omsd_venue_breaker_transitions_total" ["venue", "endpoint"];
+    /// Calls refused locally by an open breaker.
+    BREAKER_REJECTED = counter "omsd_venue_breaker_rejected_total" ["venue", "endpoint"];
+    /// Units of a venue rate-limit scope used in its current window (our count or the venue's,
+    /// whichever is higher).
+    LIMITER_USED = gauge "omsd_venue_limiter_used" ["venue", "scope"];
+    /// Units of a rate-limit scope we allow ourselves per window (venue limit × safety margin).
+    LIMITER_LIMIT = gauge "omsd_venue_limiter_limit" ["venue", "scope"];
+    /// Requests that had to wait for a rate-limit permit.
+    LIMITER_WAITS = counter "omsd_venue_limiter_waits_total" ["venue", "scope"];
+    /// Requests refused locally because no permit came in time.
+    LIMITER_REJECTED = counter "omsd_venue_limiter_rejected_total" ["venue", "scope"];
+    /// 429 (`status="429"`) and 418 (`status="418"`) answers from the venue.
+    VENUE_RATE_LIMITED = counter "omsd_venue_rate_limited_total" ["venue", "status"];
+    /// 1 while the venue has paused (429) or banned (418) us.
+    VENUE_HALTED = gauge "omsd_venue_halted" ["venue"];
+    /// Orders sent and not yet answered.
+    IN_FLIGHT_ORDERS = gauge "omsd_venue_in_flight_orders" ["venue"];
+    /// Venue clock minus local clock.
+    CLOCK_OFFSET_SECONDS = gauge "omsd_venue_clock_offset_seconds" ["venue"];
+    /// How far off the venue clock offset may be (half the round trip of its measurement).
+    CLOCK_UNCERTAINTY_SECONDS = gauge "omsd_venue_clock_uncertainty_seconds" ["venue"];
+    /// 1 while the venue clock offset is known and certain enough to sign requests with.
+    CLOCK_SYNCED = gauge "omsd_venue_clock_synced" ["venue"];
+    /// WebSocket connection attempts in the venue's current connection window.
+    CONNECT_ATTEMPTS_IN_WINDOW = gauge "omsd_venue_connect_attempts_in_window" ["venue"];
+    /// WebSocket connection attempts we allow ourselves per window.
+    CONNECT_BUDGET = gauge "omsd_venue_connect_budget" ["venue"];
+    /// WebSocket connection attempts made (`outcome="granted"`) and held back because the
+    /// budget was used up (`outcome="refused"`).
+    CONNECT_ATTEMPTS = counter "omsd_venue_connect_attempts_total" ["venue", "outcome"];
+    /// Clock re-synchronisations (start, -1021 recoveries).
+    CLOCK_RESYNCS = counter "omsd_venue_clock_resyncs_total" ["venue"];
+    /// 1 while a venue stream (`stream="user"|"market"`) is connected.
+    STREAM_CONNECTED = gauge "omsd_venue_stream_connected" ["venue", "stream"];
+    /// Stream reconnects by reason (`error`, `stale`, `ping_timeout`, `rotation`, ...).
+    STREAM_RECONNECTS = counter "omsd_venue_stream_reconnects_total" ["venue", "stream", "reason"];
+    /// Items in a bounded adapter queue (`queue="events"`: the channel to the consumer;
+    /// `queue="depth_buffer"`: diff events held while snapshots are fetched), per stream.
+    QUEUE_DEPTH = gauge "omsd_venue_queue_depth" ["venue", "stream", "queue"];
+    /// Items in one of the daemon's own bounded queues (`queue`: `oms_commands`, `market_events`,
+    /// and per venue `user_events`, `market_stream`).
+    DAEMON_QUEUE_DEPTH = gauge "omsd_queue_depth" ["queue", "venue"];
+    /// Items one of the daemon's own bounded queues holds at most.
+    DAEMON_QUEUE_CAPACITY = gauge "omsd_queue_capacity" ["queue", "venue"];
+    /// Items one of the daemon's own bounded queues dropped because it was full (only market
+    /// trades are ever dropped; the other queues make their senders wait).
+    DAEMON_QUEUE_DROPPED = counter "omsd_queue_dropped_total" ["queue", "venue"];
+    /// Items a bounded adapter queue holds at most.
+    QUEUE_CAPACITY = gauge "omsd_venue_queue_capacity" ["venue", "stream", "queue"];
+    /// Items dropped because a bounded adapter queue was full.
+    QUEUE_DROPPED = counter "omsd_venue_queue_dropped_total" ["venue", "stream", "queue"];
+    /// Streams declared stale (no data or lagging venue event times).
+    STREAM_STALE = counter "omsd_venue_stream_stale_total" ["venue", "stream"];
+    /// Venue statements that contradicted what omsd had inferred (for example an order recorded
+    /// as never accepted that the venue later showed), by reason.
+    ORDER_DISCREPANCIES = counter "omsd_order_discrepancies_total" ["venue", "reason"];
+    /// Failed order sends that came after the venue had already reported the order (state kept).
+    LATE_SEND_FAILURES = counter "omsd_order_late_send_failures_total" ["venue"];
+    /// Orders whose fills still do not add up to their filled quantity after fetching their trades.
+    FILLS_INCOMPLETE = counter "omsd_order_fills_incomplete_total" ["venue"];
+    /// Venue fills that matched no stored order (kept for adoption).
+    UNMATCHED_FILLS = counter "omsd_unmatched_fills_total" ["venue"];
+    /// Unreadable execution reports (each triggers a reconciliation).
+    USER_STREAM_GAPS = counter "omsd_user_stream_gaps_total" ["venue"];
+    /// 1 while the store takes writes; 0 while new orders are refused because it does not.
+    STORE_UP = gauge "omsd_store_up" [];
+    /// Group commits written by the order processor.
+    STORE_COMMITS = counter "omsd_store_commits_total" [];
+    /// Order changes and new orders written by those commits.
+    STORE_COMMIT_ROWS = counter "omsd_store_commit_rows_total" [];
+    /// Long-lived tasks that panicked or ended unexpectedly (the daemon then exits).
+    TASK_FAILURES = counter "omsd_task_failures_total" ["task"];
+    /// Venue messages that could not be understood (logged and skipped).
+    MALFORMED_MESSAGES = counter "omsd_venue_malformed_messages_total" ["venue"];
+    /// Orders found open on a venue under our prefix and recorded.
+    ORDERS_ADOPTED = counter "omsd_orders_adopted_total" ["venue"];
+    /// Open-order polls made while a venue's user stream is down.
+    ORDER_POLLS = counter "omsd_order_polls_total" ["venue"];
+    /// Orders refused by a pre-trade risk limit, by venue and rule (the refusal code).
+    RISK_REFUSALS = counter "omsd_risk_refusals_total" ["venue", "rule"];
+    /// Orders the venue's order-rate window refused (each is also a `rule="order_rate"` refusal);
+    /// its own series so that an alert does not depend on the rule label.
+    RISK_ORDER_RATE_TRIPS = counter "omsd_risk_order_rate_trips_total" ["venue"];
+    /// 1 while the kill switch is engaged (every new order refused), else 0.
+    KILL_SWITCH_ENGAGED = gauge "omsd_kill_switch_engaged" [];
+    /// Orders that left the `unknown` status (an answer, a report or a lookup settled them);
+    /// with `omsd_order_transitions_total{status="unknown"}` it gives the orders still unknown.
+    ORDERS_UNKNOWN_EXITS = counter "omsd_order_unknown_exits_total" ["venue"];
+    /// The receive window signed requests carry (`recv_window_ms`): a clock offset or
+    /// uncertainty near it gets orders refused with -1021.
+    RECV_WINDOW_SECONDS = gauge "omsd_venue_recv_window_seconds" ["venue"];
+}
+
+/// Installs the Prometheus exporter serving `/metrics` on `listen`, with the buckets and help
+/// texts of [`CATALOGUE`]. Call within a runtime. A second install in the same process (tests
+/// running several daemons) is reported and ignored.
 pub fn install_exporter(listen: SocketAddr) {
-    let builder = PrometheusBuilder::new()
-        .with_http_listener(listen)
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-        .and_then(|b| {
-            b.set_buckets_for_metric(Matcher::Full(MARKET_FLUSH_ROWS.into()), BATCH_BUCKETS)
-        });
+    let builder = CATALOGUE.iter().try_fold(
+        PrometheusBuilder::new().with_http_listener(listen),
+        |builder, spec| match spec.buckets {
+            Some(buckets) => {
+                builder.set_buckets_for_metric(Matcher::Full(spec.name.into()), buckets)
+            }
+            None => Ok(builder),
+        },
+    );
     match builder {
         Ok(builder) => match builder.install() {
-            Ok(()) => tracing::info!(%listen, "metrics exporter listening"),
+            Ok(()) => {
+                describe_catalogue();
+                tracing::info!(%listen, "metrics exporter listening");
+            }
             Err(e) => tracing::warn!(error = %e, "metrics exporter not installed"),
         },
         Err(e) => tracing::warn!(error = %e, "metrics exporter not configured"),
+    }
+}
+
+/// Gives the installed recorder the help text of every metric (`# HELP` lines).
+fn describe_catalogue() {
+    for spec in CATALOGUE {
+        let help = spec.help();
+        match spec.kind {
+            MetricType::Counter => metrics::describe_counter!(spec.name, help),
+            MetricType::Gauge => metrics::describe_gauge!(spec.name, help),
+            MetricType::Histogram => metrics::describe_histogram!(spec.name, help),
+        }
     }
 }
 
@@ -202,6 +253,9 @@ pub fn order_rejected(venue: &str, reason: &'static str, message: &str) {
 pub fn order_transition(venue: &str, order_id: i64, from: &str, to: &'static str) {
     tracing::info!(venue, order_id, from, to, "order status changed");
     counter!(ORDER_TRANSITIONS, "venue" => venue.to_string(), "status" => to).increment(1);
+    if from == "unknown" {
+        counter!(ORDERS_UNKNOWN_EXITS, "venue" => venue.to_string()).increment(1);
+    }
 }
 
 pub fn execution_report(venue: &str, outcome: &'static str) {
@@ -268,11 +322,6 @@ pub fn unknown_resolved(venue: &str, order_id: i64, outcome: &'static str) {
     );
     counter!(UNKNOWN_RESOLUTIONS, "venue" => venue.to_string(), "reason" => outcome).increment(1);
 }
-
-/// Orders found open on a venue under our prefix and recorded.
-pub const ORDERS_ADOPTED: &str = "omsd_orders_adopted_total";
-/// Open-order polls made while a venue's user stream is down.
-pub const ORDER_POLLS: &str = "omsd_order_polls_total";
 
 pub fn order_adopted(venue: &str, order_id: i64, client_order_id: &str) {
     tracing::warn!(
@@ -358,44 +407,6 @@ pub fn instruments_stale(venue: &str, stale: bool, error: &str, fetched_at_ms: i
     gauge!(INSTRUMENTS_STALE, "venue" => venue.to_string()).set(if stale { 1.0 } else { 0.0 });
 }
 
-/// Registers the writer's series of one row kind at zero.
-pub fn market_rows_registered(kind: &'static str) {
-    counter!(MARKET_ROWS_WRITTEN, "kind" => kind).increment(0);
-    counter!(MARKET_ROWS_DUPLICATE, "kind" => kind).increment(0);
-    counter!(MARKET_ROWS_DROPPED, "kind" => kind).increment(0);
-}
-
-/// A row the market-data writer had no room for.
-pub fn market_row_dropped(kind: &'static str) {
-    counter!(MARKET_ROWS_DROPPED, "kind" => kind).increment(1);
-}
-
-/// A market-data flush was written: what it held and what was new.
-pub fn market_flush(
-    batch: &crate::store::MarketBatch,
-    trades_inserted: usize,
-    snapshots_inserted: usize,
-    elapsed: Duration,
-) {
-    let rows = [
-        ("trade", batch.trades.len(), trades_inserted),
-        ("snapshot", batch.snapshots.len(), snapshots_inserted),
-    ];
-    for (kind, offered, inserted) in rows {
-        counter!(MARKET_ROWS_WRITTEN, "kind" => kind).increment(inserted as u64);
-        let duplicate = offered.saturating_sub(inserted) as u64;
-        counter!(MARKET_ROWS_DUPLICATE, "kind" => kind).increment(duplicate);
-    }
-    histogram!(MARKET_FLUSH_ROWS).record(batch.len() as f64);
-    histogram!(MARKET_FLUSH_SECONDS).record(elapsed.as_secs_f64());
-}
-
-/// A market-data flush failed; its rows are kept and retried.
-pub fn market_flush_failed(rows: usize, error: &str) {
-    tracing::warn!(rows, error, "market data flush failed; retrying");
-    counter!(MARKET_FLUSH_FAILURES).increment(1);
-}
-
 pub fn market_events_dropped(venue: &str, count: u64) {
     tracing::warn!(venue, count, "market data dropped: queue full");
     counter!(MARKET_EVENTS_DROPPED, "venue" => venue.to_string()).increment(count);
@@ -412,76 +423,10 @@ pub fn ready(ready: bool) {
     gauge!(READY).set(if ready { 1.0 } else { 0.0 });
 }
 
-/// Exports one venue's health snapshot (sampled periodically from the adapter).
-pub fn venue_health(h: &exchange_core::VenueHealth) {
-    let venue = h.venue.clone();
-    for b in &h.breakers {
-        let labels = [("venue", venue.clone()), ("endpoint", b.class.clone())];
-        let state = match b.state {
-            exchange_core::BreakerState::Closed => 0.0,
-            exchange_core::BreakerState::HalfOpen => 1.0,
-            exchange_core::BreakerState::Open => 2.0,
-        };
-        gauge!(BREAKER_STATE, &labels).set(state);
-        counter!(BREAKER_TRANSITIONS, &labels).absolute(b.transitions_total);
-        counter!(BREAKER_REJECTED, &labels).absolute(b.rejected_total);
-    }
-    for scope in &h.limiter.scopes {
-        let labels = [("venue", venue.clone()), ("scope", scope.scope.clone())];
-        let used = scope.used.max(scope.venue_reported_used.unwrap_or(0));
-        gauge!(LIMITER_USED, &labels).set(used as f64);
-        gauge!(LIMITER_LIMIT, &labels).set(f64::from(scope.effective_limit));
-        counter!(LIMITER_WAITS, &labels).absolute(scope.waits_total);
-        counter!(LIMITER_REJECTED, &labels).absolute(scope.rejected_total);
-    }
-    let limiter = &h.limiter;
-    for (status, total) in [
-        ("429", limiter.throttled_429_total),
-        ("418", limiter.banned_418_total),
-    ] {
-        counter!(VENUE_RATE_LIMITED, "venue" => venue.clone(), "status" => status).absolute(total);
-    }
-    let halted = limiter.paused_until_ms.is_some() || limiter.banned_until_ms.is_some();
-    gauge!(VENUE_HALTED, "venue" => venue.clone()).set(if halted { 1.0 } else { 0.0 });
-    gauge!(IN_FLIGHT_ORDERS, "venue" => venue.clone()).set(f64::from(limiter.in_flight_orders));
-    gauge!(CLOCK_OFFSET_SECONDS, "venue" => venue.clone()).set(h.clock.offset_ms as f64 / 1000.0);
-    counter!(CLOCK_RESYNCS, "venue" => venue.clone()).absolute(h.clock.resyncs_total);
-    gauge!(CLOCK_UNCERTAINTY_SECONDS, "venue" => venue.clone())
-        .set(h.clock.uncertainty_ms as f64 / 1000.0);
-    gauge!(CLOCK_SYNCED, "venue" => venue.clone()).set(if h.clock.synced { 1.0 } else { 0.0 });
-    let connect = &limiter.connect;
-    gauge!(CONNECT_ATTEMPTS_IN_WINDOW, "venue" => venue.clone()).set(f64::from(connect.in_window));
-    gauge!(CONNECT_BUDGET, "venue" => venue.clone()).set(f64::from(connect.budget));
-    for (outcome, total) in [
-        ("granted", connect.attempts_total),
-        ("refused", connect.refused_total),
-    ] {
-        counter!(CONNECT_ATTEMPTS, "venue" => venue.clone(), "outcome" => outcome).absolute(total);
-    }
-    for stream in &h.streams {
-        let labels = [("venue", venue.clone()), ("stream", stream.kind.clone())];
-        gauge!(STREAM_CONNECTED, &labels).set(if stream.connected { 1.0 } else { 0.0 });
-        counter!(STREAM_STALE, &labels).absolute(stream.stale_detections_total);
-        for queue in &stream.queues {
-            let labels = [
-                ("venue", venue.clone()),
-                ("stream", stream.kind.clone()),
-                ("queue", queue.queue.clone()),
-            ];
-            gauge!(QUEUE_DEPTH, &labels).set(queue.depth as f64);
-            gauge!(QUEUE_CAPACITY, &labels).set(queue.capacity as f64);
-            counter!(QUEUE_DROPPED, &labels).absolute(queue.dropped_total);
-        }
-        for (reason, total) in &stream.reconnects_total {
-            let labels = [
-                ("venue", venue.clone()),
-                ("stream", stream.kind.clone()),
-                ("reason", reason.clone()),
-            ];
-            counter!(STREAM_RECONNECTS, &labels).absolute(*total);
-        }
-    }
-    counter!(MALFORMED_MESSAGES, "venue" => venue).absolute(h.malformed_messages_total);
+/// The receive window a venue's signed requests carry (exported once, when the adapter is
+/// built).
+pub fn venue_recv_window(venue: &str, recv_window_ms: u64) {
+    gauge!(RECV_WINDOW_SECONDS, "venue" => venue.to_string()).set(recv_window_ms as f64 / 1000.0);
 }
 
 pub fn order_discrepancy(venue: &str, reason: &'static str) {
@@ -523,14 +468,6 @@ pub fn task_failed(task: &'static str, detail: &str) {
     counter!(TASK_FAILURES, "task" => task).increment(1);
 }
 
-/// Orders refused by a pre-trade risk limit, by venue and rule (the refusal code).
-pub const RISK_REFUSALS: &str = "omsd_risk_refusals_total";
-/// Orders the venue's order-rate window refused (each is also a `rule="order_rate"` refusal);
-/// its own series so that an alert does not depend on the rule label.
-pub const RISK_ORDER_RATE_TRIPS: &str = "omsd_risk_order_rate_trips_total";
-/// 1 while the kill switch is engaged (every new order refused), else 0.
-pub const KILL_SWITCH_ENGAGED: &str = "omsd_kill_switch_engaged";
-
 /// An order refused by a risk limit; `rule` is the refusal code (a bounded set).
 pub fn risk_refused(venue: &str, rule: &'static str, message: &str) {
     counter!(RISK_REFUSALS, "venue" => venue.to_string(), "rule" => rule).increment(1);
@@ -553,43 +490,4 @@ pub fn kill_switch(engaged: bool) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn venue_health_exports_clock_connection_budget_and_queues() {
-        let mut config = exchange_binance::BinanceConfig::new(
-            "bin",
-            "http://127.0.0.1:1",
-            "ws://127.0.0.1:1",
-            "ws://127.0.0.1:1",
-            "k",
-            exchange_binance::ApiSecret::new("s".to_owned()),
-        );
-        config.limiter.connect_budget = 42;
-        let adapter = exchange_binance::BinanceExchange::new(config).unwrap();
-        let mut health = exchange_core::Exchange::health(&adapter);
-        health.streams[1].queues.push(exchange_core::QueueHealth {
-            queue: "depth_buffer".into(),
-            depth: 3,
-            capacity: 20_000,
-            dropped_total: 5,
-        });
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || venue_health(&health));
-        let text = handle.render();
-        for line in [
-            "omsd_venue_clock_uncertainty_seconds{venue=\"bin\"} 0",
-            "omsd_venue_clock_synced{venue=\"bin\"} 0",
-            "omsd_venue_connect_budget{venue=\"bin\"} 42",
-            "omsd_venue_connect_attempts_in_window{venue=\"bin\"} 0",
-            "omsd_venue_connect_attempts_total{venue=\"bin\",outcome=\"refused\"} 0",
-            "omsd_venue_queue_depth{venue=\"bin\",stream=\"market\",queue=\"depth_buffer\"} 3",
-            "omsd_venue_queue_capacity{venue=\"bin\",stream=\"market\",queue=\"depth_buffer\"} 20000",
-            "omsd_venue_queue_dropped_total{venue=\"bin\",stream=\"market\",queue=\"depth_buffer\"} 5",
-        ] {
-            assert!(text.contains(line), "missing {line} in\n{text}");
-        }
-    }
-}
+mod tests;

@@ -77,6 +77,7 @@ pub fn build_exchange(
                 exchange_binance::ApiSecret::new(endpoints.api_secret),
             );
             adapter_config.recv_window_ms = config.recv_window_ms;
+            crate::telemetry::venue_recv_window(&config.name, config.recv_window_ms);
             apply_tuning(&mut adapter_config, &config.tuning);
             Ok(Arc::new(exchange_binance::BinanceExchange::new(
                 adapter_config,

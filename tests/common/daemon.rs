@@ -55,6 +55,16 @@ impl Daemon {
 
     /// Starts the binary with `config` (whose control port is `port`) written into `dir`.
     pub fn spawn_config(dir: &Path, config_text: String, port: u16) -> Daemon {
+        Daemon::spawn_config_env(dir, config_text, port, &[])
+    }
+
+    /// Like [`Daemon::spawn_config`], with extra environment variables for the child.
+    pub fn spawn_config_env(
+        dir: &Path,
+        config_text: String,
+        port: u16,
+        env: &[(String, String)],
+    ) -> Daemon {
         let config = dir.join("omsd.toml");
         std::fs::write(&config, config_text).expect("write config");
         let log = dir.join("omsd.log");
@@ -71,6 +81,7 @@ impl Daemon {
             .arg(&config)
             .env_remove("OMSD_CONFIG")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))

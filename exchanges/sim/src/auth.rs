@@ -6,7 +6,8 @@
 //! `signature=` pair, exactly as received (never re-encoded or reordered). WebSocket API
 //! signatures cover the params except `signature`, sorted by name, joined as `k=v&...`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -31,11 +32,36 @@ enum Secret {
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
+/// How many accepted signatures [`SignatureLog`] keeps (the oldest go first).
+const SIGNATURE_LOG_CAPACITY: usize = 10_000;
+
+/// The most recent signatures the simulator accepted, so that tests can search a client's
+/// logs for them (a client must never log what it signs with).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SignatureLog(Arc<Mutex<VecDeque<String>>>);
+
+impl SignatureLog {
+    fn record(&self, signature: &str) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == SIGNATURE_LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(signature.to_owned());
+    }
+
+    /// Every recorded signature, oldest first.
+    pub fn snapshot(&self) -> Vec<String> {
+        let log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().cloned().collect()
+    }
+}
+
 /// One API key's secret and the account it trades for.
 #[derive(Clone, Debug)]
 pub(crate) struct Credential {
     pub account: AccountId,
     secret: Secret,
+    signatures: SignatureLog,
 }
 
 impl Credential {
@@ -83,13 +109,20 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, payload: &[u8], signature: 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Keys {
     by_key: HashMap<String, Credential>,
+    signatures: SignatureLog,
 }
 
 impl Keys {
+    /// The log of every signature accepted for any of these keys.
+    pub fn signatures(&self) -> SignatureLog {
+        self.signatures.clone()
+    }
+
     pub fn insert(&mut self, api_key: &str, secret: &str, account: AccountId) {
         let credential = Credential {
             account,
             secret: Secret::Hmac(secret.to_owned()),
+            signatures: self.signatures.clone(),
         };
         self.by_key.insert(api_key.to_owned(), credential);
     }
@@ -104,6 +137,7 @@ impl Keys {
         let credential = Credential {
             account,
             secret: Secret::Ed25519(public_key),
+            signatures: self.signatures.clone(),
         };
         self.by_key.insert(api_key.to_owned(), credential);
     }
@@ -207,6 +241,7 @@ pub(crate) fn check_signed(
     if !credential.verify(payload, signature) {
         return Err(ApiError::bad_signature());
     }
+    credential.signatures.record(signature);
     check_window(now_ms, timestamp, recv_window)
 }
 
@@ -374,5 +409,25 @@ mod tests {
         assert_eq!(keys.lookup(None).unwrap_err().code, -2014);
         assert_eq!(keys.lookup(Some("bad key")).unwrap_err().code, -2014);
         assert_eq!(keys.lookup(Some("other")).unwrap_err().code, -2015);
+    }
+
+    #[test]
+    fn accepted_signatures_are_logged_and_rejected_ones_not() {
+        let mut keys = Keys::default();
+        keys.insert("k", "secret", AccountId(1));
+        let credential = keys.lookup(Some("k")).unwrap();
+        let payload = b"symbol=BTCUSDT&timestamp=1000";
+        let good = sign("secret", payload);
+        let bad = sign("other", payload);
+        let params = |signature| SignedParams {
+            timestamp: Some("1000"),
+            signature: Some(signature),
+            recv_window: None,
+        };
+        assert!(check_signed(credential, &params(&bad), payload, 1000).is_err());
+        assert!(check_signed(credential, &params(&good), payload, 1000).is_ok());
+        // A signature that was right but outside the window was still sent by the client.
+        assert!(check_signed(credential, &params(&good), payload, 100_000).is_err());
+        assert_eq!(keys.signatures().snapshot(), [good.clone(), good]);
     }
 }

@@ -87,6 +87,7 @@ pub struct SimHandle {
     api_secret: String,
     stats: Arc<stats::Stats>,
     faults: SimFaults,
+    signatures: auth::SignatureLog,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -140,6 +141,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     {
         keys.insert_ed25519(&config.ed25519_api_key, public, user);
     }
+    let signatures = keys.signatures();
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let state = AppState {
         venue: VenueClient::new(cmd_tx),
@@ -179,6 +181,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         addr,
         api_key: config.api_key,
         api_secret: config.api_secret,
+        signatures,
         stats,
         faults,
         shutdown,
@@ -218,6 +221,12 @@ impl SimHandle {
     /// `/_sim/faults`).
     pub fn faults(&self) -> &SimFaults {
         &self.faults
+    }
+
+    /// The most recent signatures (REST and WebSocket API) the simulator accepted, oldest
+    /// first, up to 10 000.
+    pub fn signatures_seen(&self) -> Vec<String> {
+        self.signatures.snapshot()
     }
 
     /// The simulator's counters now.
