@@ -14,6 +14,7 @@
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod heartbeat;
 pub mod market;
 pub mod oms;
 pub mod queues;

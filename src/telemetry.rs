@@ -552,6 +552,58 @@ pub fn kill_switch(engaged: bool) {
     gauge!(KILL_SWITCH_ENGAGED).set(if engaged { 1.0 } else { 0.0 });
 }
 
+/// Gauge: live event subscribers connected to `GET /v1/events` now.
+pub const EVENTS_SUBSCRIBERS: &str = "omsd_events_subscribers";
+/// Counter, label `reason` (`slow_subscriber`, `lagged`, `shutting_down`,
+/// `store_unavailable`): live event streams omsd ended, by why; the client resumes with
+/// `Last-Event-ID`.
+pub const EVENTS_CUTOFFS: &str = "omsd_events_cutoffs_total";
+/// Counter, label `loop` (`order_processor`, `market_writer`, `market_data`): watchdog
+/// ticks at which the loop had not made progress within the watchdog interval (no systemd
+/// ping was sent).
+pub const WATCHDOG_STALE: &str = "omsd_watchdog_stale_total";
+/// Counter, label `outcome` (`clean`, `grace_exceeded`): SIGTERM-initiated stops, by whether
+/// they finished within `shutdown.grace_ms`.
+pub const SHUTDOWNS: &str = "omsd_shutdowns_total";
+
+/// A live event subscriber connected (`+1`) or left (`-1`).
+pub fn events_subscribers(delta: f64) {
+    gauge!(EVENTS_SUBSCRIBERS).increment(delta);
+}
+
+/// omsd ended a live event stream; `last_event_id` is the last event it delivered.
+pub fn events_cut_off(reason: &'static str, last_event_id: Option<i64>) {
+    if reason == "shutting_down" {
+        tracing::debug!(reason, ?last_event_id, "live event stream ended");
+    } else {
+        tracing::warn!(reason, ?last_event_id, "live event subscriber cut off");
+    }
+    counter!(EVENTS_CUTOFFS, "reason" => reason).increment(1);
+}
+
+/// A watchdog tick found loops without recent progress: no systemd ping is sent.
+pub fn watchdog_stale(stale: &[(&'static str, std::time::Duration)]) {
+    for (name, age) in stale {
+        tracing::error!(
+            r#loop = name,
+            since_progress = ?age,
+            "loop made no progress within the watchdog interval: watchdog ping withheld"
+        );
+        counter!(WATCHDOG_STALE, "loop" => *name).increment(1);
+    }
+}
+
+/// A SIGTERM-initiated stop ended; `clean` when it finished within the grace period.
+pub fn shutdown_finished(clean: bool, took: std::time::Duration) {
+    let outcome = if clean { "clean" } else { "grace_exceeded" };
+    if clean {
+        tracing::info!(?took, "shutdown finished within the grace period");
+    } else {
+        tracing::error!(?took, "shutdown exceeded its grace period");
+    }
+    counter!(SHUTDOWNS, "outcome" => outcome).increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

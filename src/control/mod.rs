@@ -4,6 +4,7 @@
 //! bound listener until shutdown. Every error is `{"error": {"code", "message"}}`.
 
 mod error;
+mod events;
 mod market;
 mod ops;
 mod orders;
@@ -23,6 +24,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use events::{EventFeed, Frame};
 
 use crate::market::{BookStatus, MarketHandle, TopOfBook};
 use crate::oms::OmsHandle;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub market_data_stored: bool,
     /// How long submit and cancel wait for the venue's answer before returning.
     pub submit_wait: Duration,
+    /// The live event feed (`GET /v1/events`).
+    pub events: EventFeed,
 }
 
 /// The whole control API.
@@ -67,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/trades", get(market::trades))
         .route("/v1/candles", get(market::candles))
+        .route("/v1/events", get(events::stream))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -103,6 +108,7 @@ fn endpoint_label(path: &str) -> &'static str {
         "/v1/books/{venue}/{symbol}/snapshots" => "/v1/books/{venue}/{symbol}/snapshots",
         "/v1/trades" => "/v1/trades",
         "/v1/candles" => "/v1/candles",
+        "/v1/events" => "/v1/events",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         _ => "other",

@@ -90,6 +90,8 @@ pub(super) struct Turn {
     pub effects: Vec<Effect>,
     /// Orders with a change in `batch.changes`, one entry per change.
     pub touched: Vec<i64>,
+    /// Who each change in `batch.changes` is about, one entry per change.
+    pub subjects: Vec<super::events::Subject>,
 }
 
 impl Turn {
@@ -125,6 +127,7 @@ impl Turn {
         self.creates.extend(later.creates);
         self.effects.extend(later.effects);
         self.touched.extend(later.touched);
+        self.subjects.extend(later.subjects);
     }
 }
 
@@ -205,6 +208,11 @@ impl Committer {
         self.retry_at = None;
     }
 
+    /// A batch is being written.
+    pub fn writing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     pub fn idle_and_empty(&self) -> bool {
         self.in_flight.is_none() && self.pending.is_empty()
     }
@@ -264,6 +272,7 @@ impl Committer {
                 store.ping().await.map(|()| BatchOutcome {
                     created: Vec::new(),
                     fills_inserted: 0,
+                    event_seqs: Vec::new(),
                 })
             } else {
                 store.write_batch(&turn.batch).await
@@ -326,6 +335,7 @@ impl Oms {
                     telemetry::store_available(true);
                 }
                 telemetry::batch_committed(turn.touched.len() + turn.creates.len());
+                self.publish_committed(&outcome, &turn);
                 let news = std::mem::take(&mut turn.batch.new_orders);
                 let creates = std::mem::take(&mut turn.creates);
                 for ((record, create), created) in
@@ -396,7 +406,6 @@ impl Oms {
         }
         let id = order.id;
         telemetry::order_submitted(&order.venue, &order.symbol, &order.client_order_id);
-        self.publish(&order, "created");
         self.work.remember_key(
             key,
             KnownKey {

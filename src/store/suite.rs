@@ -9,6 +9,7 @@
 
 mod batch;
 mod durability;
+mod events;
 mod market;
 mod state;
 mod support;
@@ -32,6 +33,7 @@ use batch::{
     own_orders_trading_with_each_other_keep_both_fills, replayed_fills_are_stored_once,
     two_changes_to_one_order_in_one_batch,
 };
+use events::batches_answer_their_event_sequences_and_events_page_after_one;
 use market::{
     a_large_trade_flush_is_written_whole, book_snapshots_are_stored_and_read_newest_first,
     candles_fold_exactly_from_stored_trades, plain_tables_take_no_market_policies,
@@ -91,6 +93,7 @@ suite!(
     book_snapshots_are_stored_and_read_newest_first,
     a_large_trade_flush_is_written_whole,
     plain_tables_take_no_market_policies,
+    batches_answer_their_event_sequences_and_events_page_after_one,
 );
 
 async fn create_then_find(store: Arc<dyn Store>) {
