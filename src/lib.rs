@@ -8,6 +8,7 @@
 //! - [`store`]: orders, events, fills and idempotency keys on SQLite or PostgreSQL;
 //! - [`control`]: the HTTP+JSON control port;
 //! - [`supervisor`]: supervision of long-lived tasks and readiness;
+//! - [`heartbeat`]: the main loops' progress stamps and the systemd watchdog;
 //! - [`queues`]: depth and drops of the daemon's own bounded queues;
 //! - [`telemetry`]: every metric name, logging set-up.
 

@@ -585,7 +585,7 @@ pub fn events_cut_off(reason: &'static str, last_event_id: Option<i64>) {
 pub fn watchdog_stale(stale: &[(&'static str, std::time::Duration)]) {
     for (name, age) in stale {
         tracing::error!(
-            r#loop = name,
+            task = name,
             since_progress = ?age,
             "loop made no progress within the watchdog interval: watchdog ping withheld"
         );
