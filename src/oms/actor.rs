@@ -354,7 +354,9 @@ impl Oms {
         while let Ok(cmd) = self.cmd_rx.try_recv() {
             self.dispatch(cmd, true);
         }
-        self.commit.flush_on_shutdown().await;
+        for (outcome, turn) in self.commit.flush_on_shutdown().await {
+            self.publish_committed(&outcome, &turn);
+        }
         tracing::info!(in_flight = self.tasks.len(), "order processor stopped");
     }
 

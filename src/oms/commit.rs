@@ -299,21 +299,39 @@ impl Committer {
         was_down
     }
 
-    /// Writes whatever is left, once, at shutdown.
-    pub async fn flush_on_shutdown(&mut self) {
-        if let Some(handle) = self.in_flight.take() {
-            let _ = handle.await;
-        }
-        let turn = std::mem::take(&mut self.pending);
-        if !turn.batch.is_empty()
-            && let Err(e) = self.store.write_batch(&turn.batch).await
+    /// Writes whatever is left, once, at shutdown; answers the batches written (the one in
+    /// flight, then the rest), for their events to be broadcast.
+    pub async fn flush_on_shutdown(&mut self) -> Vec<(BatchOutcome, Turn)> {
+        let mut written = Vec::new();
+        if let Some(handle) = self.in_flight.take()
+            && let Ok((Ok(outcome), turn)) = handle.await
         {
-            tracing::error!(error = %e, "changes not written at shutdown; reconciliation repairs them at the next start");
+            written.push((outcome, turn));
         }
-        for effect in turn.effects {
-            if let Effect::Reply(reply) = effect {
-                reply();
+        let mut turn = std::mem::take(&mut self.pending);
+        if !turn.batch.is_empty() {
+            match self.store.write_batch(&turn.batch).await {
+                Ok(outcome) => {
+                    let effects = std::mem::take(&mut turn.effects);
+                    written.push((outcome, turn));
+                    run_replies(effects);
+                    return written;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "changes not written at shutdown; reconciliation repairs them at the next start");
+                }
             }
+        }
+        run_replies(turn.effects);
+        written
+    }
+}
+
+/// Answers the callers among `effects` (at shutdown no venue request is sent any more).
+fn run_replies(effects: Vec<Effect>) {
+    for effect in effects {
+        if let Effect::Reply(reply) = effect {
+            reply();
         }
     }
 }
