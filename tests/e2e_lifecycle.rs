@@ -2,8 +2,10 @@
 //! `systemd-analyze verify` accepts the unit; READY=1 arrives only after start-up
 //! reconciliation, then WATCHDOG=1 pings, which stop while the order processor is wedged on a
 //! locked store and resume once it is free; SIGTERM during order flow exits 0 within the
-//! grace period and the restarted daemon's store equals the venue; cancel-on-shutdown cancels
-//! open orders at the venue (and without it they stay open).
+//! grace period and the restarted daemon's store equals the venue; a stop that cannot finish
+//! within the grace period exits non-zero and names what it abandoned; cancel-on-shutdown
+//! cancels open orders at the venue and new orders meanwhile get 503 (without it, open orders
+//! stay open).
 
 mod common;
 
@@ -251,12 +253,8 @@ impl StoreLock {
 
 async fn notify_and_watchdog(backend: Backend) {
     let dir = common::tempdir::TempDir::new("omsd-notify");
-    let store_url = match backend {
-        Backend::Sqlite => format!("sqlite:{}", dir.path().join("omsd.db").display()),
-        _ => match common::postgres_server_url() {
-            Some(server) => common::fresh_postgres_database(&server).await,
-            None => return,
-        },
+    let Some(store_url) = store_for(backend, dir.path()).await else {
+        return;
     };
     let sim = exchange_sim::start(exchange_sim::SimConfig::demo())
         .await
@@ -377,11 +375,20 @@ fn roomy_sim() -> exchange_sim::SimConfig {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_order_flow_exits_zero_within_the_grace_period_and_loses_nothing() {
+/// A fresh store of `backend` under `dir`; `None` without a PostgreSQL server (outside CI).
+async fn store_for(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite:{}", dir.join("omsd.db").display())),
+        _ => Some(common::fresh_postgres_database(&common::postgres_server_url()?).await),
+    }
+}
+
+async fn sigterm_during_order_flow(backend: Backend) {
     const GRACE: Duration = Duration::from_secs(15);
     let dir = common::tempdir::TempDir::new("omsd-sigterm");
-    let store_url = format!("sqlite:{}", dir.path().join("omsd.db").display());
+    let Some(store_url) = store_for(backend, dir.path()).await else {
+        return;
+    };
     let sim = exchange_sim::start(roomy_sim())
         .await
         .expect("simulator starts");
@@ -443,7 +450,7 @@ async fn sigterm_during_order_flow_exits_zero_within_the_grace_period_and_loses_
         "{}",
         log_tail(&log, 30)
     );
-    println!("answers [{}]", ledger.take_counts());
+    println!("{backend:?}: answers [{}]", ledger.take_counts());
 
     // Restarted on the same store, omsd agrees with the venue on every order and fill.
     let mut daemon = Daemon::spawn_config(dir.path(), config, port);
@@ -469,6 +476,16 @@ async fn sigterm_during_order_flow_exits_zero_within_the_grace_period_and_loses_
     }
     daemon.kill().await;
     sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_order_flow_exits_zero_within_the_grace_period_and_loses_nothing_sqlite() {
+    sigterm_during_order_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_order_flow_exits_zero_within_the_grace_period_and_loses_nothing_postgres() {
+    sigterm_during_order_flow(Backend::Postgres).await;
 }
 
 /// Rests three buys well below the market; their order ids.
@@ -562,4 +579,66 @@ async fn cancel_on_shutdown_cancels_open_orders_at_the_venue_and_refuses_new_one
     assert!(app.stop().await);
     assert_eq!(venue_statuses(&stack).await, ["NEW"; 3]);
     stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_overruns_its_grace_period_exits_non_zero_and_says_what_it_abandoned() {
+    let dir = common::tempdir::TempDir::new("omsd-grace");
+    let store_url = format!("sqlite:{}", dir.path().join("omsd.db").display());
+    let sim = exchange_sim::start(roomy_sim())
+        .await
+        .expect("simulator starts");
+    let port = free_port();
+    let config = format!(
+        "{}\n[shutdown]\ngrace_ms = 1000\n",
+        child_config(&sim, &store_url, port)
+    );
+    let http = reqwest::Client::new();
+    let mut daemon = Daemon::spawn_config(dir.path(), config, port);
+    let log = daemon.log_path().to_path_buf();
+    if let Err(e) = daemon.wait_ready(&http, READY_DEADLINE).await {
+        panic!("{e}\n--- omsd log ---\n{}", log_tail(&log, 60));
+    }
+    // An order whose write waits on a lock held from outside: the drain cannot finish.
+    let mid = common::workload::mid(&http, &daemon.base(), "BTC-USDT").await;
+    let price = mid.expect("a book") * Decimal::new(99, 2);
+    let body = limit_body("BTC-USDT", "buy", Decimal::new(1, 3), price, "gtc");
+    let lock = StoreLock::take(&store_url).await;
+    let submit = {
+        let url = format!("{}/v1/orders", daemon.base());
+        let http = http.clone();
+        tokio::spawn(async move {
+            let req = http
+                .post(url)
+                .header("Idempotency-Key", "held-1")
+                .json(&body);
+            tokio::time::timeout(Duration::from_secs(30), req.send()).await
+        })
+    };
+    // Writes are blocked once the store first reports the lock (after its busy timeout).
+    let locked = common::poll(Duration::from_secs(15), || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("database is locked").then_some(())
+        }
+    })
+    .await;
+    assert!(locked.is_some(), "{}", log_tail(&log, 30));
+    daemon.terminate();
+    let status = daemon.wait_exit(Duration::from_secs(30)).await;
+    lock.release().await;
+    let _ = submit.await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "exit status {status:?}\n{}",
+        log_tail(&log, 30)
+    );
+    assert!(
+        text.contains("shutdown grace period exceeded") && text.contains("still_running"),
+        "{}",
+        log_tail(&log, 30)
+    );
+    sim.shutdown().await;
 }
