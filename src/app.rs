@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ShutdownConfig};
 use crate::control::{self, AppState, EventFeed};
-use crate::heartbeat::{self, Heartbeats};
+use crate::heartbeat::{self, HEARTBEAT_TICK, Heartbeats};
 use crate::market::writer::{MarketWriter, WriterSettings};
 use crate::market::{MarketData, MarketHandle, Recording, SampleSpec};
 use crate::oms::{Oms, OmsHandle, OmsSettings};
@@ -145,7 +145,7 @@ impl App {
             &market_handle,
             &queues,
             &supervisor,
-            &shutdown,
+            (&shutdown, &heartbeats),
         );
 
         let listener = tokio::net::TcpListener::bind(config.control.listen)
@@ -395,13 +395,15 @@ async fn connect_venues(
 }
 
 /// Spawns each venue's user and market streams with forwarders into the OMS and book keeper.
+/// The forwarders are the streams' side of the watchdog: each stamps a heartbeat per event and
+/// idle tick, so one stuck handing events on stops the pings.
 fn spawn_streams(
     venues: &Venues,
     oms: &OmsHandle,
     market: &MarketHandle,
     queues: &Queues,
     supervisor: &Supervisor,
-    shutdown: &CancellationToken,
+    (shutdown, heartbeats): (&CancellationToken, &Heartbeats),
 ) {
     for venue in venues.iter() {
         let name = venue.name().to_string();
@@ -415,10 +417,14 @@ fn spawn_streams(
         );
         let (oms, venue_name) = (oms.clone(), name.clone());
         let forwarder_shutdown = shutdown.clone();
+        let heartbeat = heartbeats.register("user_forwarder");
         supervisor.spawn("user_forwarder", async move {
+            let mut idle = tokio::time::interval(HEARTBEAT_TICK);
             loop {
+                heartbeat.beat();
                 let event = tokio::select! {
                     () = forwarder_shutdown.cancelled() => return,
+                    _ = idle.tick() => continue,
                     event = user_rx.recv() => event,
                 };
                 let Some(event) = event else { return };
@@ -443,11 +449,15 @@ fn spawn_streams(
         );
         let events_tx = market.events_tx();
         let forwarder_shutdown = shutdown.clone();
+        let heartbeat = heartbeats.register("market_forwarder");
         supervisor.spawn("market_forwarder", async move {
             let mut dropped = 0u64;
+            let mut idle = tokio::time::interval(HEARTBEAT_TICK);
             loop {
+                heartbeat.beat();
                 let event = tokio::select! {
                     () = forwarder_shutdown.cancelled() => return,
+                    _ = idle.tick() => continue,
                     event = market_rx.recv() => event,
                 };
                 let Some(event) = event else { return };

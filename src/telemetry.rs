@@ -558,9 +558,9 @@ pub const EVENTS_SUBSCRIBERS: &str = "omsd_events_subscribers";
 /// `store_unavailable`): live event streams omsd ended, by why; the client resumes with
 /// `Last-Event-ID`.
 pub const EVENTS_CUTOFFS: &str = "omsd_events_cutoffs_total";
-/// Counter, label `loop` (`order_processor`, `market_writer`, `market_data`): watchdog
-/// ticks at which the loop had not made progress within the watchdog interval (no systemd
-/// ping was sent).
+/// Counter, label `loop` (`order_processor`, `market_writer`, `market_data`,
+/// `user_forwarder`, `market_forwarder`): watchdog ticks at which the loop had not made
+/// progress within the watchdog interval (no systemd ping was sent).
 pub const WATCHDOG_STALE: &str = "omsd_watchdog_stale_total";
 /// Counter, label `outcome` (`clean`, `grace_exceeded`): SIGTERM-initiated stops, by whether
 /// they finished within `shutdown.grace_ms`.
