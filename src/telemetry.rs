@@ -562,8 +562,8 @@ pub const EVENTS_CUTOFFS: &str = "omsd_events_cutoffs_total";
 /// `user_forwarder`, `market_forwarder`): watchdog ticks at which the loop had not made
 /// progress within the watchdog interval (no systemd ping was sent).
 pub const WATCHDOG_STALE: &str = "omsd_watchdog_stale_total";
-/// Counter, label `outcome` (`clean`, `grace_exceeded`): SIGTERM-initiated stops, by whether
-/// they finished within `shutdown.grace_ms`.
+/// Counter, label `outcome` (`clean`, `grace_exceeded`): stops of the daemon (SIGTERM, or a
+/// failed task), by whether they finished within `shutdown.grace_ms`.
 pub const SHUTDOWNS: &str = "omsd_shutdowns_total";
 
 /// A live event subscriber connected (`+1`) or left (`-1`).
@@ -593,7 +593,7 @@ pub fn watchdog_stale(stale: &[(&'static str, std::time::Duration)]) {
     }
 }
 
-/// A SIGTERM-initiated stop ended; `clean` when it finished within the grace period.
+/// A stop of the daemon ended; `clean` when it finished within the grace period.
 pub fn shutdown_finished(clean: bool, took: std::time::Duration) {
     let outcome = if clean { "clean" } else { "grace_exceeded" };
     if clean {
