@@ -1,6 +1,8 @@
 //! The live event feed over real HTTP against the simulator: a subscriber that disconnects
 //! during order flow and reconnects with its last sequence receives every stored event
-//! exactly once, in order; a stopping daemon ends the stream with a final `end` event.
+//! exactly once, in order; a stopping daemon ends the stream with a final `end` event; an idle
+//! stream carries keep-alive comments; a malformed resume point is refused. (The cut-off of a
+//! slow or lagging subscriber is tested on real channels in `src/control/events.rs`.)
 
 mod common;
 
@@ -218,5 +220,36 @@ async fn a_bad_resume_point_is_refused() {
         let body: serde_json::Value = resp.json().await.expect("json");
         assert!(body["error"]["code"].is_string(), "{body}");
     }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_carries_keep_alive_comments() {
+    let Some(stack) = Stack::start_with(Backend::Sqlite, exchange_sim::SimConfig::demo(), |c| {
+        c.events.keep_alive_ms = 100;
+    })
+    .await
+    else {
+        return;
+    };
+    let mut resp = reqwest::Client::new()
+        .get(stack.url("/v1/events"))
+        .send()
+        .await
+        .expect("events endpoint answers");
+    let mut text = String::new();
+    for _ in 0..1000 {
+        let chunk = tokio::time::timeout(WAIT, resp.chunk()).await;
+        let Ok(Ok(Some(bytes))) = chunk else { break };
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        if text.lines().filter(|l| l.starts_with(':')).count() >= 2 {
+            break;
+        }
+    }
+    assert!(
+        text.lines().filter(|l| l.starts_with(':')).count() >= 2,
+        "keep-alive comments on an idle stream: {text:?}"
+    );
+    drop(resp);
     stack.stop().await;
 }
