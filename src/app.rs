@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
-use crate::control::{self, AppState};
+use crate::config::{Config, ShutdownConfig};
+use crate::control::{self, AppState, EventFeed};
+use crate::heartbeat::{self, HEARTBEAT_TICK, Heartbeats};
 use crate::market::writer::{MarketWriter, WriterSettings};
 use crate::market::{MarketData, MarketHandle, Recording, SampleSpec};
 use crate::oms::{Oms, OmsHandle, OmsSettings};
@@ -28,19 +29,26 @@ use crate::venues::{self, Venue, VenueEndpoints, Venues};
 /// A running daemon. [`App::stop`] shuts it down in order.
 pub struct App {
     control_addr: SocketAddr,
+    /// Stops the control port (and ends the live event streams).
     intake: CancellationToken,
     shutdown: CancellationToken,
+    /// Stops the watchdog pings, last of all.
+    watchdog_stop: CancellationToken,
+    watchdog: Option<tokio::task::JoinHandle<()>>,
     tasks: TaskTracker,
     store: Arc<dyn Store>,
+    oms: OmsHandle,
     sims: Vec<exchange_sim::SimHandle>,
     readiness: Arc<Readiness>,
     supervisor: Supervisor,
+    stopping: ShutdownConfig,
 }
 
 /// Runs the daemon until `shutdown` completes, then stops it gracefully. Returns an error
 /// (the process exits non-zero, so systemd restarts it) when a long-lived task failed.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let app = App::start(config).await?;
+    // Start-up reconciliation has finished: App::start returns only after it.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let failed = app.supervisor.failed();
     tokio::select! {
@@ -49,9 +57,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let failure = app.readiness.failure();
-    app.stop().await;
+    let clean = app.stop().await;
     match failure {
         Some(failure) => anyhow::bail!("{failure}"),
+        None if !clean => anyhow::bail!("the shutdown did not finish within shutdown.grace_ms"),
         None => Ok(()),
     }
 }
@@ -84,13 +93,17 @@ impl App {
             telemetry::install_exporter(config.metrics.listen);
         }
         telemetry::ready(false);
+        let tasks = TaskTracker::new();
+        // Pings from the start (start-up may take a while); each loop is watched once it runs.
+        let heartbeats = Arc::new(Heartbeats::default());
+        let watchdog_stop = CancellationToken::new();
+        let watchdog = heartbeat::spawn_watchdog(heartbeats.clone(), watchdog_stop.clone());
         let store = open_store(&config).await?;
         let (venues, sims) = connect_venues(&config, &store).await?;
         let venues = Arc::new(venues);
 
         let shutdown = CancellationToken::new();
         let intake = CancellationToken::new();
-        let tasks = TaskTracker::new();
         let request_timeout = Duration::from_millis(config.oms.request_timeout_ms);
         let settings = OmsSettings {
             request_timeout,
@@ -100,6 +113,7 @@ impl App {
         let supervisor = Supervisor::new(tasks.clone(), shutdown.clone(), readiness.clone());
         let (recording, writer) = market_recording(&config, &venues, &store);
         let (market, market_handle) = MarketData::new(recording.clone());
+        let market = market.watched(heartbeats.register("market_data"));
         let (mut oms, oms_handle) = Oms::new(
             store.clone(),
             venues.clone(),
@@ -108,12 +122,14 @@ impl App {
             shutdown.child_token(),
         );
         oms.load().await.context("loading the order working set")?;
+        let oms = oms.watched(heartbeats.register("order_processor"));
         supervisor.spawn("order_processor", oms.run());
         supervisor.spawn("market_data", market.run(shutdown.child_token()));
         let queues = Queues::default();
         queues.watch(oms_handle.command_queue());
         if let (Some(writer), Some(handle)) = (writer, &recording.writer) {
             queues.watch(handle.queue());
+            let writer = writer.watched(heartbeats.register("market_writer"));
             supervisor.spawn("market_writer", writer.run());
         }
         drop(recording);
@@ -129,7 +145,7 @@ impl App {
             &market_handle,
             &queues,
             &supervisor,
-            &shutdown,
+            (&shutdown, &heartbeats),
         );
 
         let listener = tokio::net::TcpListener::bind(config.control.listen)
@@ -145,6 +161,11 @@ impl App {
             market_data_stored: config.market_data.store,
             submit_wait: Duration::from_millis(config.oms.submit_wait_ms),
             queues: queues.clone(),
+            events: EventFeed {
+                queue: config.events.queue,
+                keep_alive: Duration::from_millis(config.events.keep_alive_ms),
+                closing: intake.clone(),
+            },
         };
         let intake_token = intake.clone();
         supervisor.spawn("control_port", async move {
@@ -194,11 +215,15 @@ impl App {
             control_addr,
             intake,
             shutdown,
+            watchdog_stop,
+            watchdog,
             tasks,
             store,
+            oms: oms_handle,
             sims,
             readiness,
             supervisor,
+            stopping: config.shutdown.clone(),
         })
     }
 
@@ -231,26 +256,98 @@ impl App {
         self.supervisor.failed()
     }
 
-    /// Stops intake, drains in-flight venue calls, stops streams, closes the store.
-    pub async fn stop(self) {
+    /// Stops in order, within `shutdown.grace_ms`: refuses new orders (503 `shutting_down`),
+    /// cancels every open order when `shutdown.cancel_open_orders` is set, lets the order
+    /// processor drain in-flight venue calls and write what they answered, stops the streams
+    /// and the book keeper (the market writer then flushes), and only then the control port
+    /// and the live event streams. Returns false when the grace period ran out: what was
+    /// still running is logged and abandoned.
+    pub async fn stop(self) -> bool {
+        let started = std::time::Instant::now();
         self.readiness.set_reconciled(false);
         telemetry::ready(false);
-        self.intake.cancel();
+        self.oms.close_intake();
+        let grace = self.stopping.grace();
+        let clean = tokio::time::timeout(grace, self.drain()).await.is_ok();
+        if !clean {
+            tracing::error!(
+                ?grace,
+                still_running = ?self.supervisor.running(),
+                "shutdown grace period exceeded: abandoning the tasks still running"
+            );
+        }
         self.shutdown.cancel();
-        self.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(30), self.tasks.wait())
+        self.intake.cancel();
+        if tokio::time::timeout(STORE_CLOSE_WAIT, self.store.close())
             .await
             .is_err()
         {
-            tracing::warn!("some tasks did not stop within 30 s");
+            tracing::error!("the store did not close in time: abandoned");
         }
-        self.store.close().await;
         for sim in self.sims {
             sim.shutdown().await;
         }
+        self.watchdog_stop.cancel();
+        if let Some(watchdog) = self.watchdog {
+            let _ = watchdog.await;
+        }
+        telemetry::shutdown_finished(clean, started.elapsed());
         tracing::info!("omsd stopped");
+        clean
+    }
+
+    /// The ordered part of [`App::stop`] that the grace period bounds.
+    async fn drain(&self) {
+        if self.stopping.cancel_open_orders {
+            self.cancel_open_orders().await;
+        }
+        self.shutdown.cancel();
+        // The control port stays up meanwhile: orders are refused with 503, reads answer.
+        let mut running = self.supervisor.running();
+        while running.iter().any(|(name, _)| DRAINED_FIRST.contains(name)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            running = self.supervisor.running();
+        }
+        self.intake.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Cancels every open order and waits for the venue's answers; asks again while new
+    /// orders accepted before intake closed are still being written.
+    async fn cancel_open_orders(&self) {
+        let mut canceled = 0;
+        for _ in 0..MAX_CANCEL_ROUNDS {
+            let round = match self.oms.cancel_open().await {
+                Ok(round) => round,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot cancel the open orders at shutdown");
+                    return;
+                }
+            };
+            let done = round.answers.is_empty() && round.settled;
+            canceled += round.answers.len();
+            for answer in round.answers {
+                let _ = answer.await;
+            }
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!(canceled, "shutdown: open orders canceled");
     }
 }
+
+/// The tasks whose end the control port waits for when stopping: the order processor (its
+/// drain) and the market-data path (the writer's flush).
+const DRAINED_FIRST: [&str; 3] = ["order_processor", "market_data", "market_writer"];
+
+/// Rounds of cancel-all at shutdown (a round waits for the venue's answers).
+const MAX_CANCEL_ROUNDS: usize = 20;
+
+/// How long a stop waits for the store to close.
+const STORE_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 async fn connect_venues(
     config: &Config,
@@ -299,13 +396,15 @@ async fn connect_venues(
 }
 
 /// Spawns each venue's user and market streams with forwarders into the OMS and book keeper.
+/// The forwarders are the streams' side of the watchdog: each stamps a heartbeat per event and
+/// idle tick, so one stuck handing events on stops the pings.
 fn spawn_streams(
     venues: &Venues,
     oms: &OmsHandle,
     market: &MarketHandle,
     queues: &Queues,
     supervisor: &Supervisor,
-    shutdown: &CancellationToken,
+    (shutdown, heartbeats): (&CancellationToken, &Heartbeats),
 ) {
     for venue in venues.iter() {
         let name = venue.name().to_string();
@@ -319,10 +418,14 @@ fn spawn_streams(
         );
         let (oms, venue_name) = (oms.clone(), name.clone());
         let forwarder_shutdown = shutdown.clone();
+        let heartbeat = heartbeats.register("user_forwarder");
         supervisor.spawn("user_forwarder", async move {
+            let mut idle = tokio::time::interval(HEARTBEAT_TICK);
             loop {
+                heartbeat.beat();
                 let event = tokio::select! {
                     () = forwarder_shutdown.cancelled() => return,
+                    _ = idle.tick() => continue,
                     event = user_rx.recv() => event,
                 };
                 let Some(event) = event else { return };
@@ -347,11 +450,15 @@ fn spawn_streams(
         );
         let events_tx = market.events_tx();
         let forwarder_shutdown = shutdown.clone();
+        let heartbeat = heartbeats.register("market_forwarder");
         supervisor.spawn("market_forwarder", async move {
             let mut dropped = 0u64;
+            let mut idle = tokio::time::interval(HEARTBEAT_TICK);
             loop {
+                heartbeat.beat();
                 let event = tokio::select! {
                     () = forwarder_shutdown.cancelled() => return,
+                    _ = idle.tick() => continue,
                     event = market_rx.recv() => event,
                 };
                 let Some(event) = event else { return };

@@ -7,9 +7,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod lifecycle;
 mod market_data;
 mod risk;
 
+pub use lifecycle::{EventsConfig, ShutdownConfig};
 pub use market_data::{MarketDataConfig, SnapshotConfig, VenueSnapshotConfig};
 pub use risk::{InstrumentRiskConfig, OrderRateConfig, RiskConfig};
 
@@ -32,6 +34,12 @@ pub struct Config {
     pub market_data: MarketDataConfig,
     #[serde(default)]
     pub venues: Vec<VenueConfig>,
+    /// What SIGTERM does (`[shutdown]`).
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    /// The live event feed's bounds (`[events]`).
+    #[serde(default)]
+    pub events: EventsConfig,
 }
 
 /// The trader-facing HTTP control port.
@@ -366,6 +374,8 @@ impl Config {
             problems.push("oms.poll_interval_ms must be at least 100".into());
         }
         problems.extend(self.market_data.problems());
+        problems.extend(self.shutdown.problems());
+        problems.extend(self.events.problems());
         if self.venues.is_empty() {
             problems.push("no [[venues]] configured".into());
         }

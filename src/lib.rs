@@ -8,6 +8,7 @@
 //! - [`store`]: orders, events, fills and idempotency keys on SQLite or PostgreSQL;
 //! - [`control`]: the HTTP+JSON control port;
 //! - [`supervisor`]: supervision of long-lived tasks and readiness;
+//! - [`heartbeat`]: the main loops' progress stamps and the systemd watchdog;
 //! - [`queues`]: depth and drops of the daemon's own bounded queues;
 //! - [`telemetry`]: every metric name, logging set-up.
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod heartbeat;
 pub mod market;
 pub mod oms;
 pub mod queues;

@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     omsd::telemetry::init_logging(&config.log.format, &config.log.level);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Run => omsd::app::run(config, shutdown_signal()).await,
             Command::Migrate => {
@@ -69,7 +69,10 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Command::CheckConfig | Command::Client(_) => Ok(()),
         }
-    })?;
+    });
+    // A stop that ran out of its grace period may leave work behind: do not wait for it.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_WAIT);
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,6 +100,9 @@ fn client(config: &std::path::Path, args: &ClientArgs, command: ClientCommand) -
     };
     runtime.block_on(omsd::cli::run(&base, args, command))
 }
+
+/// How long the process waits, after the daemon stopped, for leftover runtime work.
+const RUNTIME_SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {

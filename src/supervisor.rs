@@ -2,6 +2,7 @@
 //! or an unexpected end, turns readiness false, logs at ERROR and stops the daemon so that
 //! systemd restarts it (the state is durable, so a restart is recovery).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -59,6 +60,8 @@ pub struct Supervisor {
     shutdown: CancellationToken,
     failed: CancellationToken,
     readiness: Arc<Readiness>,
+    /// How many tasks of each name run now.
+    running: Arc<Mutex<BTreeMap<&'static str, usize>>>,
 }
 
 impl Supervisor {
@@ -68,6 +71,7 @@ impl Supervisor {
             shutdown,
             failed: CancellationToken::new(),
             readiness,
+            running: Arc::default(),
         }
     }
 
@@ -87,8 +91,11 @@ impl Supervisor {
     /// Watches a task spawned elsewhere (an adapter's stream), as [`Supervisor::spawn`] does.
     pub fn watch(&self, name: &'static str, handle: JoinHandle<()>) {
         let this = self.clone();
+        this.count(name, true);
         self.tasks.spawn(async move {
-            let detail = match handle.await {
+            let joined = handle.await;
+            this.count(name, false);
+            let detail = match joined {
                 Ok(()) if this.shutdown.is_cancelled() => return,
                 Ok(()) => "ended unexpectedly".to_string(),
                 Err(e) if e.is_panic() => "panicked".to_string(),
@@ -100,5 +107,27 @@ impl Supervisor {
                 .record_failure(format!("task {name} {detail}"));
             this.failed.cancel();
         });
+    }
+
+    /// The names of the supervised tasks still running, with how many of each.
+    pub fn running(&self) -> Vec<(&'static str, usize)> {
+        self.running
+            .lock()
+            .map(|r| r.iter().map(|(name, n)| (*name, *n)).collect())
+            .unwrap_or_default()
+    }
+
+    fn count(&self, name: &'static str, started: bool) {
+        if let Ok(mut running) = self.running.lock() {
+            let n = running.entry(name).or_default();
+            if started {
+                *n += 1;
+            } else {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    running.remove(name);
+                }
+            }
+        }
     }
 }

@@ -19,9 +19,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 pub mod catalogue;
 
 pub use catalogue::{MetricSpec, MetricType};
+pub use lifecycle::{events_cut_off, events_subscribers, shutdown_finished, watchdog_stale};
 pub use market::{market_flush, market_flush_failed, market_row_dropped, market_rows_registered};
 pub use venue::venue_health;
 
+mod lifecycle;
 mod market;
 mod venue;
 
@@ -183,6 +185,18 @@ crate::metrics! {
     /// The receive window signed requests carry (`recv_window_ms`): a clock offset or
     /// uncertainty near it gets orders refused with -1021.
     RECV_WINDOW_SECONDS = gauge "omsd_venue_recv_window_seconds" ["venue"];
+    /// Live event subscribers connected to `GET /v1/events` now.
+    EVENTS_SUBSCRIBERS = gauge "omsd_events_subscribers" [];
+    /// Live event streams omsd ended, by why (`slow_subscriber`, `lagged`, `shutting_down`,
+    /// `store_unavailable`); the client resumes with `Last-Event-ID`.
+    EVENTS_CUTOFFS = counter "omsd_events_cutoffs_total" ["reason"];
+    /// Watchdog ticks at which a main loop (`order_processor`, `market_writer`, `market_data`,
+    /// `user_forwarder`, `market_forwarder`) had made no progress within the watchdog interval
+    /// (no systemd ping was sent).
+    WATCHDOG_STALE = counter "omsd_watchdog_stale_total" ["loop"];
+    /// Stops of the daemon (SIGTERM, or a failed task), by whether they finished within
+    /// `shutdown.grace_ms` (`outcome="clean"|"grace_exceeded"`).
+    SHUTDOWNS = counter "omsd_shutdowns_total" ["outcome"];
 }
 
 /// Installs the Prometheus exporter serving `/metrics` on `listen`, with the buckets and help

@@ -136,8 +136,8 @@ async fn logs_of_a_faulty_run_hold_no_credential_signature_or_token() {
     for (i, (_, _, secret)) in CONTROL_TOKENS.iter().enumerate() {
         env.push((format!("OMSD_CANARY_TOKEN_{i}"), secret.to_string()));
     }
-    let mut daemon =
-        Daemon::spawn_config_env(dir.path(), config(&sim, dir.path(), port), port, &env);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut daemon = Daemon::spawn_env(dir.path(), config(&sim, dir.path(), port), port, &env);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -4,6 +4,7 @@
 //! bound listener until shutdown. Every error is `{"error": {"code", "message"}}`.
 
 mod error;
+mod events;
 mod market;
 mod openapi;
 mod ops;
@@ -27,6 +28,7 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 
 use error::ErrorBody;
+pub use events::{EventFeed, Frame};
 
 use crate::market::{BookStatus, MarketHandle, TopOfBook};
 use crate::oms::OmsHandle;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub submit_wait: Duration,
     /// The daemon's bounded queues, for `GET /v1/status`.
     pub queues: Queues,
+    /// The live event feed (`GET /v1/events`).
+    pub events: EventFeed,
 }
 
 /// The whole control API.
@@ -77,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/candles", get(market::candles))
         .route("/v1/reports/daily", get(reports::daily))
         .route("/openapi.json", get(openapi::document))
+        .route("/v1/events", get(events::stream))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -116,6 +121,7 @@ fn endpoint_label(path: &str) -> &'static str {
         "/v1/candles" => "/v1/candles",
         "/v1/reports/daily" => "/v1/reports/daily",
         "/openapi.json" => "/openapi.json",
+        "/v1/events" => "/v1/events",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         _ => "other",

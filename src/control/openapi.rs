@@ -34,8 +34,10 @@ use super::error::ErrorBody;
         super::market::candles,
         super::market::snapshots,
         super::reports::daily,
+        super::events::stream,
         document,
     ),
+    components(schemas(super::events::Ending)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -34,17 +34,8 @@ pub struct OrderView {
     pub fills: Vec<FillView>,
 }
 
-/// One fill of an order.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FillView {
-    pub trade_id: String,
-    pub price: Decimal,
-    pub quantity: Decimal,
-    pub fee: Decimal,
-    pub fee_asset: Option<String>,
-    pub is_maker: bool,
-    pub time_ms: i64,
-}
+/// One fill of an order (the same shape as the fills the live events carry).
+pub use crate::oms::EventFill as FillView;
 
 impl OrderView {
     /// Builds the view; decimals are normalised (`0.00100000` is shown as `0.001`).
@@ -73,18 +64,7 @@ impl OrderView {
             status_inferred: order.status_inferred,
             created_at_ms: order.created_at_ms,
             updated_at_ms: order.updated_at_ms,
-            fills: fills
-                .into_iter()
-                .map(|f| FillView {
-                    trade_id: f.trade_id,
-                    price: f.price.normalize(),
-                    quantity: f.quantity.normalize(),
-                    fee: f.fee.normalize(),
-                    fee_asset: f.fee_asset,
-                    is_maker: f.is_maker,
-                    time_ms: f.time_ms,
-                })
-                .collect(),
+            fills: fills.iter().map(FillView::from).collect(),
         }
     }
 }

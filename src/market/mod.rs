@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
+use crate::heartbeat::{HEARTBEAT_TICK, Heartbeat};
 use crate::oms::limits::BookMid;
 use crate::store::{BookSnapshotRecord, TradeRecord};
 use crate::telemetry;
@@ -150,6 +151,8 @@ pub struct MarketData {
     query_rx: mpsc::Receiver<Query>,
     mids_tx: watch::Sender<MidTable>,
     recording: Recording,
+    /// Stamped each time round the loop (the watchdog's view of the book keeper).
+    heartbeat: Heartbeat,
 }
 
 impl MarketData {
@@ -164,6 +167,7 @@ impl MarketData {
                 query_rx,
                 mids_tx,
                 recording,
+                heartbeat: Heartbeat::detached("market_data"),
             },
             MarketHandle {
                 events_tx,
@@ -173,16 +177,33 @@ impl MarketData {
         )
     }
 
+    /// Reports the book keeper's progress to `heartbeat` (the systemd watchdog's view of it).
+    pub fn watched(mut self, heartbeat: Heartbeat) -> MarketData {
+        self.heartbeat = heartbeat;
+        self
+    }
+
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut sample = tokio::time::interval(SAMPLE_TICK);
         sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut idle = tokio::time::interval(HEARTBEAT_TICK);
+        idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat.beat();
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some((venue, event)) = self.events_rx.recv() => self.apply(&venue, event),
                 Some(query) = self.query_rx.recv() => self.answer(query),
                 _ = sample.tick(), if !self.recording.samples.is_empty() => self.sample(),
-                else => break,
+                // With every sender gone (and nothing to sample) the book keeper is done.
+                _ = idle.tick() => if self.events_rx.is_closed()
+                    && self.query_rx.is_closed()
+                    && self.events_rx.is_empty()
+                    && self.query_rx.is_empty()
+                    && self.recording.samples.is_empty()
+                {
+                    break;
+                },
             }
         }
     }

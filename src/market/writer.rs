@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::heartbeat::{HEARTBEAT_TICK, Heartbeat};
 use crate::queues::QueueProbe;
 use crate::store::{BookSnapshotRecord, MarketBatch, Store, TradeRecord};
 use crate::telemetry;
@@ -85,6 +86,8 @@ pub struct MarketWriter {
     /// After failed flushes: when the next attempt may run, and how many failed in a row.
     retry_at: Option<Instant>,
     failures: u32,
+    /// Stamped each time round the loop (the watchdog's view of the writer).
+    heartbeat: Heartbeat,
 }
 
 /// The longest wait between attempts at a failing flush.
@@ -101,6 +104,7 @@ impl MarketWriter {
             oldest: None,
             retry_at: None,
             failures: 0,
+            heartbeat: Heartbeat::detached("market_writer"),
         };
         for kind in ["trade", "snapshot"] {
             telemetry::market_rows_registered(kind);
@@ -109,9 +113,18 @@ impl MarketWriter {
         (writer, WriterHandle { tx, dropped })
     }
 
+    /// Reports the writer's progress to `heartbeat` (the systemd watchdog's view of it).
+    pub fn watched(mut self, heartbeat: Heartbeat) -> MarketWriter {
+        self.heartbeat = heartbeat;
+        self
+    }
+
     /// Writes until every [`WriterHandle`] is dropped, then writes what is left and returns.
     pub async fn run(mut self) {
+        let mut idle = tokio::time::interval(HEARTBEAT_TICK);
+        idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat.beat();
             let full = self.pending.len() >= self.settings.flush_rows
                 || self.pending.len() >= self.settings.queue;
             if full && self.may_retry() {
@@ -137,6 +150,7 @@ impl MarketWriter {
                         self.flush().await;
                     }
                 }
+                _ = idle.tick() => {}
             }
         }
         self.retry_at = None;

@@ -22,6 +22,7 @@ use super::{
     KillSwitch, KillSwitchOutcome, KillSwitchRequest, Observation, OmsError, OmsHandle,
     OrderDetail, ReconcileReport, SubmitRequest, Submitted,
 };
+use crate::heartbeat::{HEARTBEAT_TICK, Heartbeat};
 use crate::store::{BalanceRecord, FillRecord, OrderRecord, Store, StoreError, Watermark};
 use crate::telemetry;
 use crate::venues::Venues;
@@ -153,6 +154,10 @@ pub(crate) enum Command {
         marks: Vec<Watermark>,
         done: Option<oneshot::Sender<()>>,
     },
+    /// Cancel every open order (shutdown).
+    CancelOpen {
+        reply: oneshot::Sender<super::CancelOpen>,
+    },
     /// Start reconciling a venue (pauses its submissions until done).
     Reconcile {
         venue: String,
@@ -209,6 +214,8 @@ pub struct Oms {
     pub(super) runs: HashMap<String, super::reconcile::Runs>,
     /// Venues whose balances were loaded (position checks need them).
     pub(super) balances_known: std::collections::HashSet<String>,
+    /// Stamped each turn while no store write is outstanding (the watchdog's view of it).
+    heartbeat: Heartbeat,
 }
 
 impl Oms {
@@ -228,6 +235,7 @@ impl Oms {
             events_tx: events_tx.clone(),
             store: store.clone(),
             store_up: store_up.clone(),
+            intake_open: Arc::new(AtomicBool::new(true)),
         };
         let mut limits = HashMap::new();
         let mut rate_windows = HashMap::new();
@@ -258,8 +266,15 @@ impl Oms {
             balances: HashMap::new(),
             balances_known: Default::default(),
             runs: HashMap::new(),
+            heartbeat: Heartbeat::detached("order_processor"),
         };
         (oms, handle)
+    }
+
+    /// Reports the actor's progress to `heartbeat` (the systemd watchdog's view of it).
+    pub fn watched(mut self, heartbeat: Heartbeat) -> Oms {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Loads the working set from the store: live orders with their fills, recent
@@ -270,7 +285,13 @@ impl Oms {
 
     /// Processes commands until shutdown, then drains: venue calls already in flight are
     /// awaited (up to the request timeout), their answers applied and written.
+    ///
+    /// Progress, for the watchdog, is a turn taken while no batch is being written, or a
+    /// batch finished: a store write that never returns stops the heartbeat even though the
+    /// loop keeps taking commands.
     pub async fn run(mut self) {
+        let mut idle = tokio::time::interval(HEARTBEAT_TICK);
+        idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let retry = self.commit.retry_at();
             let linger = self.commit.linger_until();
@@ -278,7 +299,10 @@ impl Oms {
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break,
-                done = self.commit.finished() => self.on_commit(done),
+                done = self.commit.finished() => {
+                    self.heartbeat.beat();
+                    self.on_commit(done);
+                }
                 () = sleep_until_opt(retry) => self.commit.retry_now(),
                 // A lingering batch of facts is due: written below.
                 () = sleep_until_opt(linger) => {}
@@ -286,7 +310,9 @@ impl Oms {
                     Some(cmd) => self.turn(cmd, false),
                     None => break,
                 },
+                _ = idle.tick() => {}
             }
+            self.beat_unless_writing();
             self.start_commit_if_idle();
         }
         self.drain().await;
@@ -320,14 +346,24 @@ impl Oms {
                     None => break,
                 },
                 () = tokio::time::sleep(Duration::from_millis(20)), if tasks_done => {}
+                () = tokio::time::sleep(HEARTBEAT_TICK) => {}
             }
+            self.beat_unless_writing();
             self.start_commit_if_idle();
         }
         while let Ok(cmd) = self.cmd_rx.try_recv() {
             self.dispatch(cmd, true);
         }
-        self.commit.flush_on_shutdown().await;
+        for (outcome, turn) in self.commit.flush_on_shutdown().await {
+            self.publish_committed(&outcome, &turn);
+        }
         tracing::info!(in_flight = self.tasks.len(), "order processor stopped");
+    }
+
+    fn beat_unless_writing(&self) {
+        if !self.commit.writing() {
+            self.heartbeat.beat();
+        }
     }
 
     fn dispatch(&mut self, cmd: Command, draining: bool) {
@@ -436,6 +472,7 @@ impl Oms {
                 self.commit.pending().watermarks.extend(marks);
                 self.commit.after(Effect::done(done));
             }
+            Command::CancelOpen { reply } => self.cancel_open(reply),
             Command::Reconcile { venue, reply } => self.start_reconcile(&venue, reply),
             Command::Reconciled { venue, report } => self.on_reconciled(&venue, report),
         }
@@ -490,21 +527,6 @@ impl Oms {
             .get(venue)
             .map(|v| v.exchange.venue_time_ms())
             .unwrap_or_else(now_ms)
-    }
-
-    pub(super) fn publish(&self, order: &OrderRecord, kind: &str) {
-        if self.events_tx.receiver_count() == 0 {
-            return;
-        }
-        let _ = self.events_tx.send(super::OrderEvent {
-            order_id: order.id,
-            venue: order.venue.clone(),
-            symbol: order.symbol.clone(),
-            client_order_id: order.client_order_id.clone(),
-            status: order.status,
-            filled_quantity: order.filled_quantity,
-            kind: kind.to_string(),
-        });
     }
 
     pub(super) fn count_discrepancy(&self, order: &OrderRecord, reason: &'static str) {

@@ -196,7 +196,7 @@ impl Oms {
         if let Some(quantity) = amended {
             order.quantity = quantity;
         }
-        let detail = match &change.target {
+        let mut detail = match &change.target {
             Target::Observed(obs) => {
                 if obs.venue_order_id.is_some() {
                     order.venue_order_id.clone_from(&obs.venue_order_id);
@@ -220,6 +220,13 @@ impl Oms {
             }
             Target::Note(detail) => detail.clone(),
         };
+        // Recorded with every event, so that a replay of the event feed shows it as it was.
+        if let Some(fields) = detail.as_object_mut() {
+            fields.insert(
+                "filled_quantity".into(),
+                order.filled_quantity.to_string().into(),
+            );
+        }
         let revised = next.as_ref().is_some_and(|n| n.revised);
         let time_ms = now_ms();
         order.updated_at_ms = time_ms;
@@ -250,6 +257,7 @@ impl Oms {
         let turn = self.commit.turn();
         turn.batch.changes.push(row);
         turn.touched.push(order_id);
+        turn.subjects.push(super::events::Subject::of(&order));
         if order.status != before.status {
             telemetry::order_transition(
                 &order.venue,
@@ -261,7 +269,6 @@ impl Oms {
         if revised {
             self.count_discrepancy(&order, "inferred_revised");
         }
-        self.publish(&order, change.kind);
         self.after_change(order_id);
         "applied"
     }

@@ -90,6 +90,8 @@ pub(super) struct Turn {
     pub effects: Vec<Effect>,
     /// Orders with a change in `batch.changes`, one entry per change.
     pub touched: Vec<i64>,
+    /// Who each change in `batch.changes` is about, one entry per change.
+    pub subjects: Vec<super::events::Subject>,
 }
 
 impl Turn {
@@ -125,6 +127,7 @@ impl Turn {
         self.creates.extend(later.creates);
         self.effects.extend(later.effects);
         self.touched.extend(later.touched);
+        self.subjects.extend(later.subjects);
     }
 }
 
@@ -205,6 +208,11 @@ impl Committer {
         self.retry_at = None;
     }
 
+    /// A batch is being written.
+    pub fn writing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     pub fn idle_and_empty(&self) -> bool {
         self.in_flight.is_none() && self.pending.is_empty()
     }
@@ -264,6 +272,7 @@ impl Committer {
                 store.ping().await.map(|()| BatchOutcome {
                     created: Vec::new(),
                     fills_inserted: 0,
+                    event_seqs: Vec::new(),
                 })
             } else {
                 store.write_batch(&turn.batch).await
@@ -290,21 +299,39 @@ impl Committer {
         was_down
     }
 
-    /// Writes whatever is left, once, at shutdown.
-    pub async fn flush_on_shutdown(&mut self) {
-        if let Some(handle) = self.in_flight.take() {
-            let _ = handle.await;
-        }
-        let turn = std::mem::take(&mut self.pending);
-        if !turn.batch.is_empty()
-            && let Err(e) = self.store.write_batch(&turn.batch).await
+    /// Writes whatever is left, once, at shutdown; answers the batches written (the one in
+    /// flight, then the rest), for their events to be broadcast.
+    pub async fn flush_on_shutdown(&mut self) -> Vec<(BatchOutcome, Turn)> {
+        let mut written = Vec::new();
+        if let Some(handle) = self.in_flight.take()
+            && let Ok((Ok(outcome), turn)) = handle.await
         {
-            tracing::error!(error = %e, "changes not written at shutdown; reconciliation repairs them at the next start");
+            written.push((outcome, turn));
         }
-        for effect in turn.effects {
-            if let Effect::Reply(reply) = effect {
-                reply();
+        let mut turn = std::mem::take(&mut self.pending);
+        if !turn.batch.is_empty() {
+            match self.store.write_batch(&turn.batch).await {
+                Ok(outcome) => {
+                    let effects = std::mem::take(&mut turn.effects);
+                    written.push((outcome, turn));
+                    run_replies(effects);
+                    return written;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "changes not written at shutdown; reconciliation repairs them at the next start");
+                }
             }
+        }
+        run_replies(turn.effects);
+        written
+    }
+}
+
+/// Answers the callers among `effects` (at shutdown no venue request is sent any more).
+fn run_replies(effects: Vec<Effect>) {
+    for effect in effects {
+        if let Effect::Reply(reply) = effect {
+            reply();
         }
     }
 }
@@ -326,6 +353,7 @@ impl Oms {
                     telemetry::store_available(true);
                 }
                 telemetry::batch_committed(turn.touched.len() + turn.creates.len());
+                self.publish_committed(&outcome, &turn);
                 let news = std::mem::take(&mut turn.batch.new_orders);
                 let creates = std::mem::take(&mut turn.creates);
                 for ((record, create), created) in
@@ -396,7 +424,6 @@ impl Oms {
         }
         let id = order.id;
         telemetry::order_submitted(&order.venue, &order.symbol, &order.client_order_id);
-        self.publish(&order, "created");
         self.work.remember_key(
             key,
             KnownKey {

@@ -21,11 +21,13 @@ mod amend;
 mod answers;
 mod apply;
 mod commit;
+mod events;
 pub mod ids;
 pub mod limits;
 mod reconcile;
 mod resolve;
 pub mod risk;
+mod shutdown;
 pub mod state;
 mod submit;
 #[cfg(test)]
@@ -35,7 +37,7 @@ mod working;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use exchange_core::{OrderStatus, OrderType, Side, TimeInForce, UserEvent};
+use exchange_core::{OrderType, Side, TimeInForce, UserEvent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -44,6 +46,8 @@ use crate::store::{BalanceRecord, FillRecord, OrderRecord, Store, StoreError};
 
 pub(crate) use actor::Command;
 pub use actor::{Oms, OmsSettings};
+pub use events::{EventFill, OrderEvent};
+pub use shutdown::CancelOpen;
 pub use state::Observation;
 
 /// A validated order request from the control port.
@@ -121,18 +125,6 @@ impl OmsError {
     }
 }
 
-/// A change applied to an order, broadcast to live subscribers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderEvent {
-    pub order_id: i64,
-    pub venue: String,
-    pub symbol: String,
-    pub client_order_id: String,
-    pub status: OrderStatus,
-    pub filled_quantity: Decimal,
-    pub kind: String,
-}
-
 /// Summary of one reconciliation run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
@@ -176,11 +168,16 @@ pub struct OmsHandle {
     events_tx: broadcast::Sender<OrderEvent>,
     store: Arc<dyn Store>,
     store_up: Arc<AtomicBool>,
+    /// Cleared when the daemon starts stopping: new orders are refused from then on.
+    intake_open: Arc<AtomicBool>,
 }
 
 impl OmsHandle {
     /// Validates, checks, records and sends an order.
     pub async fn submit(&self, req: SubmitRequest) -> Result<Submitted, OmsError> {
+        if !self.intake_open.load(Ordering::Relaxed) {
+            return Err(OmsError::shutting_down());
+        }
         let (reply, rx) = oneshot::channel();
         self.request(Command::Submit { req, reply }, rx).await
     }
@@ -291,6 +288,20 @@ impl OmsHandle {
     /// Live order events.
     pub fn subscribe(&self) -> broadcast::Receiver<OrderEvent> {
         self.events_tx.subscribe()
+    }
+
+    /// Refuses every new order from now on (503 `shutting_down`); cancels and reads go on.
+    pub fn close_intake(&self) {
+        self.intake_open.store(false, Ordering::Relaxed);
+    }
+
+    /// Requests the cancellation of every open order. Answers, once the requests are durable,
+    /// a receiver per order that yields it once the venue answered the cancel, and how many
+    /// orders could not be canceled yet because the venue has not acknowledged them.
+    pub async fn cancel_open(&self) -> Result<CancelOpen, OmsError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CancelOpen { reply }).await?;
+        rx.await.map_err(|_| OmsError::shutting_down())
     }
 
     /// Whether the store took the last write (false while it is down).

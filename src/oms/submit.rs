@@ -197,7 +197,7 @@ impl Oms {
 
     /// Marks a live order `pending_cancel` and queues the cancel behind that write. `Some`
     /// when a cancel is already under way (the receiver yields its outcome).
-    fn request_cancel(
+    pub(super) fn request_cancel(
         &mut self,
         order_id: i64,
     ) -> Result<Option<oneshot::Receiver<OrderDetail>>, OmsError> {

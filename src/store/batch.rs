@@ -91,7 +91,7 @@ fn fold_changes(changes: &[OrderChange]) -> Vec<RowUpdate<'_>> {
 }
 
 /// The audit row written with a new order (the order row itself holds the intent).
-fn created_event(order: &OrderRecord) -> OrderEventRecord {
+pub(crate) fn created_event(order: &OrderRecord) -> OrderEventRecord {
     OrderEventRecord {
         order_id: order.id,
         kind: "created".to_owned(),
@@ -102,7 +102,7 @@ fn created_event(order: &OrderRecord) -> OrderEventRecord {
 }
 
 /// The audit row of an OMS-decided change.
-fn change_event(change: &OrderChange) -> OrderEventRecord {
+pub(crate) fn change_event(change: &OrderChange) -> OrderEventRecord {
     OrderEventRecord {
         order_id: change.order_id,
         kind: change.event_kind.clone(),
@@ -146,6 +146,7 @@ where
             return Ok(BatchOutcome {
                 created: Vec::new(),
                 fills_inserted: 0,
+                event_seqs: Vec::new(),
             });
         }
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
@@ -156,7 +157,7 @@ where
         let mut events: Vec<OrderEventRecord> =
             created.iter().flatten().map(created_event).collect();
         events.extend(batch.changes.iter().map(change_event));
-        Self::insert_events(&mut tx, &events).await?;
+        let event_seqs = Self::insert_events(&mut tx, &events).await?;
         let fills: Vec<_> = batch.changes.iter().flat_map(|c| &c.fills).collect();
         let fills_inserted = Self::insert_fills(&mut tx, &fills).await?;
 
@@ -165,6 +166,7 @@ where
         Ok(BatchOutcome {
             created,
             fills_inserted,
+            event_seqs,
         })
     }
 
@@ -284,11 +286,14 @@ where
         }
     }
 
+    /// Appends the events; answers their ids in the order of `events`. Ids are assigned in
+    /// insertion order (rows of one `VALUES` list in list order, statements in turn), while
+    /// `RETURNING` promises no order on either backend: so the ids are sorted, not zipped.
     async fn insert_events(
         tx: &mut Transaction<'static, DB>,
         events: &[OrderEventRecord],
-    ) -> Result<(), StoreError> {
-        Self::run_values(tx, (INSERT_EVENTS, ""), 5, events, |t, e| {
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows = Self::run_values(tx, (INSERT_EVENTS, " RETURNING id"), 5, events, |t, e| {
             bind(t, Cast::NONE, e.order_id);
             bind(t, Cast::NONE, e.kind.clone());
             bind(t, Cast::NONE, e.status.as_str().to_owned());
@@ -296,7 +301,12 @@ where
             bind(t, DB::TIME, e.time_ms);
         })
         .await?;
-        Ok(())
+        let mut ids = rows
+            .iter()
+            .map(|row| row.int("id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// How many of the fills were new (a fill stored for its order is left alone).

@@ -60,6 +60,7 @@ pub enum StoreError {
     OrderNotFound(i64),
 }
 
+pub(crate) use batch::{change_event, created_event};
 pub use filters::{DEFAULT_LIST_LIMIT, DEFAULT_MARKET_LIMIT, MAX_LIST_LIMIT, MAX_MARKET_LIMIT};
 pub use instruments::CachedInstrument;
 pub use market::{
@@ -69,8 +70,8 @@ pub use market::{
 pub use postgres::PostgresStore;
 pub use records::{
     BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
-    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, UnmatchedFillRecord,
-    Watermark, WriteBatch,
+    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, SequencedEvent,
+    UnmatchedFillRecord, Watermark, WriteBatch,
 };
 pub use report::{ReportInputs, SymbolFill};
 pub use sql::SqlStore;
@@ -203,6 +204,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit events of one order, oldest first.
     async fn events_for_order(&self, order_id: i64) -> Result<Vec<OrderEventRecord>, StoreError>;
+
+    /// Up to `limit` events with a sequence above `after`, ascending, with their orders'
+    /// venue, symbol and client order id (the live event feed's replay).
+    async fn events_after(&self, after: i64, limit: i64)
+    -> Result<Vec<SequencedEvent>, StoreError>;
 
     /// Writes the whole batch in one transaction, or nothing (error): a change to an order that
     /// is not stored fails the batch with [`StoreError::OrderNotFound`].

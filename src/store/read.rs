@@ -1,17 +1,17 @@
 //! The reads of [`SqlStore`] that load the order processor's state: the live working set, its
 //! fills and idempotency keys, balances, watermarks, unmatched fills and settings.
 
-use sqlx::{Encode, Executor, Type};
+use sqlx::{Encode, Executor, QueryBuilder, Type};
 
 use super::filters;
 use super::rows::{
-    Columns, balance_from_row, fill_from_row, key_from_row, order_from_row, setting_from_row,
-    unmatched_fill_from_row, watermark_from_row,
+    Columns, balance_from_row, fill_from_row, key_from_row, order_from_row, sequenced_from_row,
+    setting_from_row, unmatched_fill_from_row, watermark_from_row,
 };
 use super::sql::{Dialect, SqlStore, select};
 use super::{
-    BalanceRecord, FillRecord, IdempotencyKeyRecord, OrderRecord, StoreError, UnmatchedFillRecord,
-    Watermark,
+    BalanceRecord, FillRecord, IdempotencyKeyRecord, OrderRecord, SequencedEvent, StoreError,
+    UnmatchedFillRecord, Watermark,
 };
 
 impl<DB> SqlStore<DB>
@@ -121,5 +121,28 @@ where
         query.push(" WHERE key = ").push_bind(key.to_owned());
         let row = query.build().fetch_optional(&self.reader).await?;
         row.as_ref().map(setting_from_row).transpose()
+    }
+
+    /// The events after `after` in sequence order. The page is cut from `order_events` by its
+    /// primary key first, then joined with the orders it names.
+    pub(crate) async fn read_events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SequencedEvent>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let page = format!("id, {}", DB::EVENT_COLUMNS);
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT e.id AS seq, e.order_id, e.kind, e.status, e.detail, e.time_ms, \
+             o.venue, o.symbol, o.client_order_id FROM (",
+        );
+        query.push(format!("SELECT {page} FROM order_events WHERE id > "));
+        query.push_bind(after);
+        query.push(" ORDER BY id LIMIT ").push_bind(limit);
+        query.push(") e JOIN orders o ON o.id = e.order_id ORDER BY e.id");
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter().map(sequenced_from_row).collect()
     }
 }

@@ -126,6 +126,19 @@ pub struct OrderEventRecord {
     pub time_ms: i64,
 }
 
+/// A stored audit event with its sequence (the `order_events` id) and the order it is about,
+/// as the live event feed replays it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SequencedEvent {
+    /// The `order_events` id: increasing in commit order (ids of a rolled-back batch are never
+    /// used, so the sequence may have gaps).
+    pub seq: i64,
+    pub venue: String,
+    pub symbol: String,
+    pub client_order_id: String,
+    pub event: OrderEventRecord,
+}
+
 /// A venue account's balance of one asset, as last reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BalanceRecord {
@@ -215,4 +228,8 @@ pub struct BatchOutcome {
     pub created: Vec<Option<OrderRecord>>,
     /// Fills newly inserted by `changes` (the rest were already stored).
     pub fills_inserted: usize,
+    /// The `order_events` ids the batch wrote, ascending, in the order of its events: one per
+    /// created order (in `new_orders` order, `None` entries of `created` have none), then one
+    /// per entry of `changes`.
+    pub event_seqs: Vec<i64>,
 }

@@ -12,8 +12,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::market::{BookSnapshotRecord, Candle, TradeRecord};
 use super::{
-    BalanceRecord, FillRecord, IdempotencyKeyRecord, OrderEventRecord, OrderRecord, StoreError,
-    UnmatchedFillRecord, Watermark,
+    BalanceRecord, FillRecord, IdempotencyKeyRecord, OrderEventRecord, OrderRecord, SequencedEvent,
+    StoreError, UnmatchedFillRecord, Watermark,
 };
 
 /// Typed access to the columns of a row in the portable shape, whatever the backend.
@@ -168,6 +168,19 @@ pub(crate) fn event_from_row(row: &impl Columns) -> Result<OrderEventRecord, Sto
         status: f.parsed("status")?,
         detail: f.json("detail")?,
         time_ms: f.int("time_ms")?,
+    })
+}
+
+/// An `order_events` row with its id (`seq`) and its order's `venue`, `symbol` and
+/// `client_order_id`.
+pub(crate) fn sequenced_from_row(row: &impl Columns) -> Result<SequencedEvent, StoreError> {
+    let f = Fields::new(row, "order_events");
+    Ok(SequencedEvent {
+        seq: f.int("seq")?,
+        venue: f.text("venue")?,
+        symbol: f.text("symbol")?,
+        client_order_id: f.text("client_order_id")?,
+        event: event_from_row(row)?,
     })
 }
 

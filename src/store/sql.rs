@@ -23,8 +23,8 @@ use super::market::{
 use super::rows::{Columns, event_from_row, fill_from_row, order_from_row};
 use super::{
     BalanceRecord, BatchOutcome, ChangeOutcome, CreateOutcome, FillRecord, IdempotencyKeyRecord,
-    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, ReportInputs, Store,
-    StoreError, UnmatchedFillRecord, Watermark, WriteBatch,
+    NewOrderRecord, OrderChange, OrderEventRecord, OrderFilter, OrderRecord, ReportInputs,
+    SequencedEvent, Store, StoreError, UnmatchedFillRecord, Watermark, WriteBatch,
 };
 
 /// SQL text wrapped around a bound value's placeholder to turn it into a column's type, e.g.
@@ -278,6 +278,14 @@ where
         query.push(" ORDER BY id");
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SequencedEvent>, StoreError> {
+        self.read_events_after(after, limit).await
     }
 
     async fn write_batch(&self, batch: &WriteBatch) -> Result<BatchOutcome, StoreError> {

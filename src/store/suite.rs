@@ -9,6 +9,7 @@
 
 mod batch;
 mod durability;
+mod events;
 mod market;
 mod report;
 mod state;
@@ -33,6 +34,7 @@ use batch::{
     own_orders_trading_with_each_other_keep_both_fills, replayed_fills_are_stored_once,
     two_changes_to_one_order_in_one_batch,
 };
+use events::batches_answer_their_event_sequences_and_events_page_after_one;
 use market::{
     a_large_trade_flush_is_written_whole, book_snapshots_are_stored_and_read_newest_first,
     candles_fold_exactly_from_stored_trades, plain_tables_take_no_market_policies,
@@ -94,6 +96,7 @@ suite!(
     a_large_trade_flush_is_written_whole,
     plain_tables_take_no_market_policies,
     report_inputs_are_the_days_orders_and_every_fill_until_its_end,
+    batches_answer_their_event_sequences_and_events_page_after_one,
 );
 
 async fn create_then_find(store: Arc<dyn Store>) {

@@ -85,6 +85,10 @@ fn emit_every_event() {
     health.streams[1].reconnects_total.insert("stale".into(), 1);
     let ms = Duration::from_millis(3);
     order_submitted("bin", "BTC-USDT", "c1");
+    events_subscribers(1.0);
+    events_cut_off("lagged", Some(7));
+    watchdog_stale(&[("order_processor", ms)]);
+    shutdown_finished(true, ms);
     order_rejected("bin", "filter", "too small");
     order_transition("bin", 1, "pending_new", "unknown");
     order_transition("bin", 1, "unknown", "new");
@@ -171,7 +175,7 @@ fn catalogue_matches_what_the_event_functions_emit() {
 /// Labels whose values come from bounded sets (configuration, enums, endpoint templates).
 const BOUNDED_LABELS: &[&str] = &[
     "venue", "symbol", "endpoint", "stream", "status", "reason", "outcome", "kind", "scope",
-    "queue", "task", "rule",
+    "queue", "task", "rule", "loop",
 ];
 
 #[test]

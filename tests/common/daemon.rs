@@ -55,16 +55,11 @@ impl Daemon {
 
     /// Starts the binary with `config` (whose control port is `port`) written into `dir`.
     pub fn spawn_config(dir: &Path, config_text: String, port: u16) -> Daemon {
-        Daemon::spawn_config_env(dir, config_text, port, &[])
+        Daemon::spawn_env(dir, config_text, port, &[])
     }
 
-    /// Like [`Daemon::spawn_config`], with extra environment variables for the child.
-    pub fn spawn_config_env(
-        dir: &Path,
-        config_text: String,
-        port: u16,
-        env: &[(String, String)],
-    ) -> Daemon {
+    /// [`Daemon::spawn_config`] with extra environment variables.
+    pub fn spawn_env(dir: &Path, config_text: String, port: u16, env: &[(&str, &str)]) -> Daemon {
         let config = dir.join("omsd.toml");
         std::fs::write(&config, config_text).expect("write config");
         let log = dir.join("omsd.log");
@@ -79,9 +74,9 @@ impl Daemon {
             .arg("run")
             .arg("--config")
             .arg(&config)
+            .envs(env.iter().copied())
             .env_remove("OMSD_CONFIG")
             .env("NO_COLOR", "1")
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -129,6 +124,24 @@ impl Daemon {
     /// The child's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// Sends SIGTERM (as systemd stops a unit).
+    pub fn terminate(&self) {
+        let pid = self.pid().expect("omsd is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}: {status}");
+    }
+
+    /// Waits for the child to exit; `None` when it still runs after `deadline`.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 
     /// SIGKILL, then reap.

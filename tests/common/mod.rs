@@ -10,7 +10,9 @@ use omsd::app::App;
 use omsd::config::Config;
 use serde_json::{Value, json};
 
+pub mod consistency;
 pub mod daemon;
+pub mod sse;
 pub mod store_view;
 pub mod venue;
 pub mod venue_state;
